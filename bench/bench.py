@@ -1,0 +1,178 @@
+"""scratch_vae benchmark: training, evaluation and sampling speed against this machine's own GEMM floor.
+
+Measures, in one run, side by side:
+  1. the GEMM floor: achieved GFLOP/s of the model's own forward+backward matmul shapes at the training batch size,
+     and from it the floor time of one epoch (the time the matmuls alone take);
+  2. our training epoch (the real `fit` loop, default config, real 60k dataset): seconds, images/s, ratio to the floor;
+  3. the same model trained through the conventional per-item pipeline (a Dataset that makes a PIL image per item and
+     converts it as torchvision's ToTensor does, behind a DataLoader, a plain Adam, BCE on probabilities), and our speed-up;
+  4. evaluation: test ELBO over 10k images, and the importance-weighted NLL with k=5000 on a subset (images/s, the
+     projected full-test-set time, and its own GEMM floor);
+  5. sampling throughput, and the peak resident memory of a full `scratch_vae_train` run (in a subprocess).
+Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset fashion-mnist] [--json bench/results.json]
+"""
+import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scratch_vae.idx import load_mnist, Batches
+from scratch_vae.model import VAE
+from scratch_vae.elbo import elbo_loss, log_likelihood
+from scratch_vae.train import TrainConfig, fit, evaluate_elbo, eval_batches
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timeit(f, reps, warmup=3):
+    for _ in range(warmup): f()
+    t = time.perf_counter()
+    for _ in range(reps): f()
+    return (time.perf_counter() - t) / reps
+
+
+def linear_shapes(model: VAE, rows: int, backward: bool = True):
+    "(M, K, N, op) of every matmul of one forward(+backward) pass, as autograd issues them."
+    layers = [m for m in model.modules() if m.__class__.__name__ == 'LinearLayer']
+    shapes = []
+    for i, l in enumerate(layers):
+        o, n = l.out_features, l.in_features
+        shapes.append((rows, n, o, 'fwd'))                      # x @ W.T
+        if backward:
+            shapes.append((o, rows, n, 'wgrad'))                # grad_out.T @ x
+            if i != 0: shapes.append((rows, o, n, 'dgrad'))     # grad_out @ W (not needed for the input layer)
+    return shapes
+
+
+def gemm_floor(shapes, reps=200):
+    "Seconds and FLOPs of one pass of `shapes`, each timed alone as a float32 matmul."
+    total_t = total_f = 0.0
+    for m, k, n, _ in shapes:
+        a, b = torch.randn(m, k), torch.randn(n, k)
+        total_t += timeit(lambda: a @ b.T, reps); total_f += 2 * m * k * n
+    return total_t, total_f
+
+
+class PILDataset(torch.utils.data.Dataset):
+    "The conventional per-item pipeline: a PIL image per item, converted as torchvision's ToTensor does."
+    def __init__(self, images): self.images = images.numpy()
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i):
+        from PIL import Image
+        img = Image.fromarray(self.images[i])   # mode 'L', like torchvision's MNIST
+        x = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(28, 28, 1).permute(2, 0, 1).contiguous()
+        return x.float().div(255), 0
+
+
+def conventional_epoch(x_train):
+    "One epoch of the common PyTorch VAE example's loop over our model: DataLoader, plain Adam, BCE on sigmoid output."
+    torch.manual_seed(0)
+    model = VAE(); opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    dl = torch.utils.data.DataLoader(PILDataset(x_train), batch_size=128, shuffle=True)
+    t = time.perf_counter()
+    for x, _ in dl:
+        x = x.view(-1, 784)
+        logits, mu, logvar = model(x)
+        bce = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction='sum')
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        loss = (bce + kld) / len(x)
+        opt.zero_grad(); loss.backward(); opt.step()
+    return time.perf_counter() - t
+
+
+def peak_rss_of_training(dataset, epochs):
+    "Peak RSS (MiB) of a `scratch_vae_train` subprocess, read from the kernel's accounting of children."
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [str(Path(sys.executable).parent/'scratch_vae_train'), '--dataset', dataset, '--epochs', str(epochs),
+               '--out', d, '--quiet']
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--dataset', default='fashion-mnist', help='a dataset with its 60k train images on this machine')
+    ap.add_argument('--data', default=None, help='dataset root (default: $SCRATCH_VAE_DATA, ./data)')
+    ap.add_argument('--epochs', type=int, default=3, help='epochs of our loop to time (the best is reported)')
+    ap.add_argument('--nll-images', type=int, default=50, help='test images for the k=5000 NLL timing')
+    ap.add_argument('--rss-epochs', type=int, default=3, help='epochs of the subprocess run whose peak RSS is measured')
+    ap.add_argument('--json', default=str(ROOT/'bench'/'results.json'), help='where to write the results')
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    res = dict(machine=dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+                            torch=torch.__version__, threads=torch.get_num_threads(), python=platform.python_version()),
+               dataset=a.dataset)
+    x_train, _ = load_mnist('train', a.dataset, a.data)
+    x_test, _ = load_mnist('test', a.dataset, a.data)
+    n, bs = len(x_train), 128
+    steps = -(-n // bs)
+    model = VAE()
+
+    # 1. GEMM floor of one training epoch
+    t_step, f_step = gemm_floor(linear_shapes(model, bs))
+    res['gemm'] = dict(gflops_per_s=f_step / t_step / 1e9, floor_epoch_s=t_step * steps, epoch_gflop=f_step * steps / 1e9)
+    print(f"GEMM floor: {res['gemm']['gflops_per_s']:.1f} GFLOP/s on the model's shapes → {res['gemm']['epoch_gflop']:.0f} GFLOP "
+          f"per epoch = {res['gemm']['floor_epoch_s']:.2f} s", flush=True)
+
+    # 2. our training loop: the real fit(), default config
+    with tempfile.TemporaryDirectory() as d:
+        r = fit(TrainConfig(dataset=a.dataset, data=a.data, out=d, epochs=a.epochs), quiet=True, log=lambda s: None)
+    secs = [h['seconds'] for h in r['history']]
+    best = min(secs)
+    res['train'] = dict(epoch_s=best, epochs_s=secs, images_per_s=n / best, ratio_to_floor=best / res['gemm']['floor_epoch_s'])
+    print(f"our epoch: {best:.2f} s ({n / best:,.0f} images/s), {res['train']['ratio_to_floor']:.2f}× the GEMM floor", flush=True)
+
+    # 3. the conventional per-item pipeline
+    conv = conventional_epoch(x_train)
+    res['conventional'] = dict(epoch_s=conv, images_per_s=n / conv, our_speedup=conv / best)
+    print(f"conventional per-item pipeline: {conv:.2f} s per epoch; ours is {conv / best:.2f}× faster", flush=True)
+
+    # 4. evaluation
+    m = r['model'].eval()
+    tb = eval_batches(x_test, 'none')
+    t = time.perf_counter(); evaluate_elbo(m, tb); t_elbo = time.perf_counter() - t
+    xs = x_test[:a.nll_images].float().div(255).view(-1, 784)
+    g = torch.Generator().manual_seed(0)
+    log_likelihood(m, xs[:2], k=500, generator=g)                     # warm-up
+    t = time.perf_counter(); log_likelihood(m, xs, k=5000, generator=g); t_nll = time.perf_counter() - t
+    rows = 2**15                                                      # log_likelihood's default chunk of decoder rows
+    t_dec, f_dec = gemm_floor(linear_shapes(VAE().decoder, rows, backward=False), reps=5)
+    nll_floor_per_image = t_dec * 5000 / rows
+    res['eval'] = dict(elbo_10k_s=t_elbo, elbo_images_per_s=len(x_test) / t_elbo,
+                       nll_k5000_images_per_s=a.nll_images / t_nll, nll_k5000_full_test_s=t_nll / a.nll_images * len(x_test),
+                       nll_floor_full_test_s=nll_floor_per_image * len(x_test),
+                       nll_ratio_to_floor=(t_nll / a.nll_images) / nll_floor_per_image)
+    print(f"test ELBO: {t_elbo:.2f} s for 10k images; NLL k=5000: {a.nll_images / t_nll:.2f} images/s → "
+          f"{res['eval']['nll_k5000_full_test_s'] / 60:.1f} min for 10k ({res['eval']['nll_ratio_to_floor']:.2f}× its GEMM floor)", flush=True)
+
+    # 5. sampling and memory
+    t_s = timeit(lambda: m.sample(10000), 3, warmup=1)
+    res['sample'] = dict(images_per_s=10000 / t_s)
+    rss, t_run = peak_rss_of_training(a.dataset, a.rss_epochs)
+    res['memory'] = dict(train_peak_rss_mib=rss, run_epochs=a.rss_epochs, run_s=t_run)
+    print(f"sampling: {10000 / t_s:,.0f} images/s; peak RSS of a {a.rss_epochs}-epoch scratch_vae_train run: {rss:.0f} MiB", flush=True)
+
+    rows = [('GEMM floor, GFLOP/s (model shapes, batch 128)', f"{res['gemm']['gflops_per_s']:.1f}"),
+            ('epoch floor (matmuls alone), s', f"{res['gemm']['floor_epoch_s']:.2f}"),
+            ('our epoch, s', f"{best:.2f}"),
+            ('our epoch / floor', f"{res['train']['ratio_to_floor']:.2f}×"),
+            ('our training, images/s', f"{n / best:,.0f}"),
+            ('conventional per-item pipeline epoch, s', f"{conv:.2f}"),
+            ('speed-up over conventional', f"{conv / best:.2f}×"),
+            ('test ELBO, 10k images, s', f"{t_elbo:.2f}"),
+            ('NLL k=5000, images/s', f"{a.nll_images / t_nll:.2f}"),
+            ('NLL k=5000, 10k images (projected), min', f"{res['eval']['nll_k5000_full_test_s'] / 60:.1f}"),
+            ('NLL k=5000 / its GEMM floor', f"{res['eval']['nll_ratio_to_floor']:.2f}×"),
+            ('sampling, images/s', f"{10000 / t_s:,.0f}"),
+            (f'peak RSS, {a.rss_epochs}-epoch training run, MiB', f"{rss:.0f}")]
+    w = max(len(k) for k, _ in rows)
+    print('\n| measure | value |\n|---|---|')
+    for k, v in rows: print(f"| {k:<{w}} | {v} |")
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(res, indent=2))
+    print(f"\nwrote {a.json}")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,53 @@
+"""Shared pytest set-up: the repo layout, the real data the tests need, and the `--slow` switch."""
+import os, sys, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT/'data'
+MNIST_TEST = [DATA/'mnist'/n for n in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')]
+
+
+def pytest_addoption(parser):
+    parser.addoption('--slow', action='store_true', default=False,
+                     help="also run notebook cells flagged `#| slow` and tests marked slow (full training runs)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long-running; only with --slow')
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--slow'): return
+    skip = pytest.mark.skip(reason='slow: run with --slow')
+    for it in items:
+        if 'slow' in it.keywords: it.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    missing = [str(p) for p in MNIST_TEST if not p.exists()]
+    if missing:
+        pytest.exit("The real MNIST test files are missing: " + ', '.join(missing) +
+                    ". Copy them into data/mnist/ (CI copies ../shared/data/mnist/*.gz; or let "
+                    "`python -c \"from scratch_vae.idx import load_mnist; load_mnist('test', root='data')\"` download them).",
+                    returncode=3)
+
+
+@pytest.fixture(scope='session')
+def root(): return ROOT
+
+
+@pytest.fixture(scope='session')
+def data_root(): return DATA
+
+
+def have_fashion_train():
+    from scratch_vae.idx import find_split
+    return find_split('fashion-mnist', 'train', DATA) is not None
+
+
+def run(cmd, timeout=600, check=True, **kw):
+    "Run `cmd`, return the CompletedProcess; on failure show its output in the assertion."
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check: assert r.returncode == 0, f"{cmd} exited {r.returncode}\n--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}"
+    return r

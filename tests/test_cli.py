@@ -1,0 +1,108 @@
+"""The console commands, as a user runs them: real (Fashion-MNIST) data, every output file, resume, clear errors."""
+import json, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT, DATA, run
+
+BIN = Path(sys.executable).parent
+FILES = ['model.safetensors', 'checkpoint.safetensors', 'config.json', 'history.jsonl', 'loss_curve.png',
+         'reconstructions.png', 'samples.png', 'interpolation.png', 'latent_scatter.png']
+QUICK = ['--dataset', 'fashion-mnist', '--data', str(DATA), '--limit', '3000', '--quiet']
+
+
+def cli(name, *args, check=True, **kw):
+    return run([str(BIN/name), *map(str, args)], check=check, cwd=kw.pop('cwd', ROOT), **kw)
+
+
+def history(out): return [json.loads(l) for l in (out/'history.jsonl').read_text().splitlines()]
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp('run')
+    r = cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', out)
+    return out, r
+
+
+def test_train_writes_everything(trained):
+    out, r = trained
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith('.')) == sorted(FILES)
+    assert 'Epoch 1, Recon Loss: ' in r.stdout and 'nats/image' in r.stdout
+    for f in FILES:
+        if f.endswith('.png'): assert (out/f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', f
+    cfg = json.loads((out/'config.json').read_text())
+    assert (cfg['dataset'], cfg['latent_dim'], cfg['hidden_dims'], cfg['epochs'], cfg['limit']) == ('fashion-mnist', 8, [256], 1, 3000)
+    h = history(out)
+    assert len(h) == 1 and h[0]['epoch'] == 1 and 0 < h[0]['test']['loss'] < 543   # learned something in 1 epoch
+
+
+def test_files_load_back(trained):
+    from scratch_vae.train import load_model, load_safetensors
+    out, _ = trained
+    m = load_model(out)
+    assert m.config == dict(input_dim=784, hidden_dims=[256], latent_dim=8, activation='sigmoid')
+    _, meta = load_safetensors(out/'checkpoint.safetensors')
+    assert (meta['kind'], meta['epoch'], meta['step']) == ('checkpoint', 1, 0)
+
+
+def test_resume_continues_exactly(tmp_path):
+    a, b = tmp_path/'a', tmp_path/'b'
+    cli('scratch_vae_train', *QUICK, '--epochs', 3, '--out', a, '--seed', 5)
+    cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', b, '--seed', 5)
+    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')  # settings from the checkpoint
+    assert 'Epoch 1,' not in r.stdout and 'Epoch 2,' in r.stdout and 'Epoch 3,' in r.stdout
+    strip = lambda h: [(e['epoch'], e['train'], e['test']) for e in h]
+    assert strip(history(b)) == strip(history(a))
+    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')
+    assert 'nothing to do' in r.stdout and len(history(b)) == 3
+    r = cli('scratch_vae_train', '--epochs', 4, '--resume', '--out', b, '--latent-dim', 4, check=False)
+    assert r.returncode == 2 and 'latent_dim: 8 → 4' in r.stderr
+
+
+def test_evaluate(trained):
+    out, _ = trained
+    r = cli('scratch_vae_evaluate', '--out', out, '--dataset', 'fashion-mnist', '--data', DATA, '--k', 20, '--limit', 300)
+    ev = json.loads((out/'evaluation.json').read_text())
+    assert ev['n_images'] == 300 and ev['k'] == 20 and ev['units'] == 'nats per image'
+    assert ev['nll'] < -ev['elbo'] + 1.0 and ev['recon'] > 0 and ev['kl'] > 0
+    assert 'NLL (k=20)' in r.stdout
+
+
+def test_pictures(trained, tmp_path):
+    out, _ = trained
+    cli('scratch_vae_reconstruct', '--out', out, '--dataset', 'fashion-mnist', '--data', DATA, '--file', tmp_path/'r.png')
+    cli('scratch_vae_sample', '--out', out, '--n', 16, '--nrow', 4, '--file', tmp_path/'s.png')
+    from PIL import Image
+    assert Image.open(tmp_path/'r.png').size[0] > 300 and Image.open(tmp_path/'s.png').size[0] > 100
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--lr', '-1'], 'lr=-1.0'),
+    (['--dataset', 'cifar'], "dataset='cifar'"),
+    (['--latent-dim', '0'], 'latent_dim=0'),
+    (['--hidden-dim', '256,x'], '--hidden-dim must be integers'),
+    (['--binarize', 'maybe'], "binarize='maybe'"),
+    (['--device', 'banana'], 'unknown device'),
+    (['--epochs', 'many'], "invalid int value: 'many'"),
+    (['--no-such-flag'], 'unrecognized arguments'),
+])
+def test_bad_flags(args, msg, tmp_path):
+    r = cli('scratch_vae_train', *QUICK, '--out', tmp_path/'o', *args, check=False)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+def test_missing_run_and_unwritable_out(tmp_path):
+    r = cli('scratch_vae_evaluate', '--out', tmp_path/'nope', check=False)
+    assert r.returncode == 2 and 'no such run directory' in r.stderr and 'Traceback' not in r.stderr
+    (tmp_path/'file').write_text('x')
+    r = cli('scratch_vae_train', *QUICK, '--out', tmp_path/'file'/'sub', check=False)
+    assert r.returncode == 2 and 'not writable' in r.stderr
+
+
+def test_module_entry_point_and_help():
+    r = run([sys.executable, '-m', 'scratch_vae.train', '--help'], cwd=ROOT)
+    for flag in ('--epochs', '--batch-size', '--lr', '--latent-dim', '--hidden-dim', '--beta', '--dataset', '--binarize',
+                 '--data', '--out', '--seed', '--device', '--resume', '--quiet'):
+        assert flag in r.stdout, flag
+    assert '_given' not in r.stdout

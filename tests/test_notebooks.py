@@ -1,0 +1,21 @@
+"""Every notebook's cells, run by nbdev's own test machinery: one pytest item per notebook.
+
+Cells flagged `#| slow` (settings.ini `tst_flags`) are skipped unless pytest runs with `--slow`."""
+import sys
+from pathlib import Path
+import pytest
+from conftest import ROOT, run
+
+NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb'))
+
+
+def test_all_notebooks_found():
+    assert {'index.ipynb', '00_idx.ipynb', '01_layers.ipynb', '02_model.ipynb', '03_elbo.ipynb',
+            '04_train.ipynb', '05_sample.ipynb'} <= set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS)
+def test_notebook(nb, request):
+    cmd = [str(Path(sys.executable).parent/'nbdev_test'), '--path', f'nbs/{nb}', '--do_print']
+    if request.config.getoption('--slow'): cmd += ['--flags', 'slow']
+    run(cmd, cwd=ROOT, timeout=3600)

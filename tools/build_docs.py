@@ -1,0 +1,60 @@
+"""Build the documentation site into `_docs/` offline, without Quarto.
+
+1. `nbdev_proc_nbs`: nbdev's own processing of `nbs/` into `_proc/` (directives applied, `show_doc` rendered,
+   exported symbols documented) — exactly what `nbdev_docs` feeds to Quarto.
+2. Turn nbdev's Quarto front matter (title, description) back into a heading, and give the home page a table of
+   contents in notebook order.
+3. Sphinx + MyST-NB (theme Furo, MathJax served locally) render `_proc/` into `_docs/`: navigation, search, math and
+   the notebooks' stored images. Nothing is fetched from the web.
+
+Usage: python tools/build_docs.py [--out _docs]
+"""
+import argparse, json, shutil, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _front_matter(cell) -> dict:
+    "The YAML front matter nbdev writes as the first raw cell (flat `key: value` lines, possibly folded)."
+    text = ''.join(cell['source']).strip().strip('-').strip()
+    import yaml
+    return yaml.safe_load(text) or {}
+
+
+def fix_notebook(path: Path, toc: list[str] | None = None):
+    nb = json.loads(path.read_text())
+    cells = nb['cells']
+    if cells and cells[0]['cell_type'] == 'raw' and ''.join(cells[0]['source']).lstrip().startswith('---'):
+        fm = _front_matter(cells.pop(0))
+        head = f"# {fm.get('title', path.stem)}\n"
+        if fm.get('description'): head += f"\n```{{rst-class}} lead\n{fm['description']}\n```\n"
+        cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
+    if toc:
+        cells.append({'cell_type': 'markdown', 'metadata': {},
+                      'source': "```{toctree}\n:hidden:\n:maxdepth: 2\n\n" + '\n'.join(toc) + "\n```\n"})
+    path.write_text(json.dumps(nb, indent=1))
+
+
+def build(out: Path) -> float:
+    t0 = time.time()
+    proc = ROOT/'_proc'
+    shutil.rmtree(proc, ignore_errors=True)
+    subprocess.run([str(BIN/'nbdev_proc_nbs')], cwd=ROOT, check=True)
+    shutil.rmtree(proc/'runs', ignore_errors=True)           # training outputs the notebooks left behind
+    pages = sorted(p.stem for p in proc.glob('[0-9]*.ipynb'))
+    for p in proc.glob('*.ipynb'): fix_notebook(p, toc=pages if p.stem == 'index' else None)
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([str(BIN/'sphinx-build'), '-q', '-b', 'html', '-c', str(ROOT/'tools'/'docs'), str(proc), str(out)],
+                   cwd=ROOT, check=True)
+    (out/'.nojekyll').touch()
+    return time.time() - t0
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--out', default=str(ROOT/'_docs'), help='output folder (default: _docs)')
+    a = ap.parse_args()
+    secs = build(Path(a.out))
+    print(f"built {a.out} in {secs:.1f} s; open {Path(a.out)/'index.html'}")
