@@ -51,3 +51,15 @@ def run(cmd, timeout=600, check=True, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if check: assert r.returncode == 0, f"{cmd} exited {r.returncode}\n--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}"
     return r
+
+
+@pytest.fixture(scope='session')
+def site(tmp_path_factory):
+    "The docs site, built once per session by tools/build_docs.py into a temporary folder."
+    out = tmp_path_factory.mktemp('site')
+    r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out)], cwd=ROOT, timeout=900)
+    assert 'built' in r.stdout
+    return out
+
+
+ARTIFACTS = ROOT/'test-artifacts'

@@ -1,6 +1,6 @@
 """Build the documentation site into `_docs/` offline, without Quarto.
 
-1. `nbdev_proc_nbs`: nbdev's own processing of `nbs/` into `_proc/` (directives applied, `show_doc` rendered,
+1. `nbdev_proc_nbs` (its processing step, `proc_nbs`): nbdev's own processing of `nbs/` into `_proc/` (directives applied, `show_doc` rendered,
    exported symbols documented) — exactly what `nbdev_docs` feeds to Quarto.
 2. Turn nbdev's Quarto front matter (title, description) back into a heading, and give the home page a table of
    contents in notebook order.
@@ -31,6 +31,17 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
         head = f"# {fm.get('title', path.stem)}\n"
         if fm.get('description'): head += f"\n```{{rst-class}} lead\n{fm['description']}\n```\n"
         cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
+    for c in cells:
+        for k in [k for k in c if k not in ('cell_type', 'metadata', 'source', 'outputs', 'execution_count', 'id', 'attachments')]:
+            del c[k]                         # nbdev's bookkeeping (e.g. 'has_sd'), not valid nbformat
+    for c in cells:                      # show_doc's markdown opens with a rule ('---'): drop it, docutils can't nest it
+        for o in c.get('outputs', []):
+            md = o.get('data', {}).get('text/markdown')
+            if md is not None:
+                text = ''.join(md) if isinstance(md, list) else md
+                o['data']['text/markdown'] = text.removeprefix('---').lstrip('\n')
+    nb['metadata']['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nb['metadata']['language_info'] = {'name': 'python', 'pygments_lexer': 'ipython3'}
     if toc:
         cells.append({'cell_type': 'markdown', 'metadata': {},
                       'source': "```{toctree}\n:hidden:\n:maxdepth: 2\n\n" + '\n'.join(toc) + "\n```\n"})
@@ -39,9 +50,15 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
 
 def build(out: Path) -> float:
     t0 = time.time()
+    # nbdev_proc_nbs minus its first step, which tries to install Quarto (sudo + web) and pip-installs the package.
+    from nbdev.quarto import refresh_quarto_yml
+    from nbdev.serve import proc_nbs
+    from fastcore.xtras import working_directory
     proc = ROOT/'_proc'
     shutil.rmtree(proc, ignore_errors=True)
-    subprocess.run([str(BIN/'nbdev_proc_nbs')], cwd=ROOT, check=True)
+    with working_directory(ROOT):
+        refresh_quarto_yml()                       # keeps nbs/nbdev.yml in step with settings.ini for Quarto users
+        proc_nbs(ROOT/'nbs', skip_folder_re='^([_.]|runs$)')
     shutil.rmtree(proc/'runs', ignore_errors=True)           # training outputs the notebooks left behind
     pages = sorted(p.stem for p in proc.glob('[0-9]*.ipynb'))
     for p in proc.glob('*.ipynb'): fix_notebook(p, toc=pages if p.stem == 'index' else None)

@@ -1,0 +1,61 @@
+"""The offline docs build (tools/build_docs.py): a home page and one page per notebook, with titles, math and images."""
+import re, subprocess, sys
+from html.parser import HTMLParser
+from pathlib import Path
+import pytest
+from conftest import ROOT, run
+
+PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '01_layers': 'The linear layer',
+         '02_model': 'The VAE', '03_elbo': 'The ELBO', '04_train': 'Training', '05_sample': 'Pictures'}
+MIN_IMAGES = {'00_idx': 2, '04_train': 1, '05_sample': 6}
+
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.imgs, self.scripts, self.links, self.title, self._t = [], [], [], '', False
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == 'img': self.imgs.append(a.get('src', ''))
+        if tag == 'script' and a.get('src'): self.scripts.append(a['src'])
+        if tag == 'link' and a.get('href'): self.links.append(a['href'])
+        if tag == 'a' and a.get('href'): self.links.append(a['href'])
+        self._t = tag == 'title'
+    def handle_data(self, d):
+        if self._t: self.title += d
+    def handle_endtag(self, tag): self._t = False
+
+
+def parse(path):
+    p = Page(); p.feed(path.read_text()); return p
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_page(site, page):
+    f = site/f'{page}.html'
+    assert f.exists(), sorted(x.name for x in site.iterdir())
+    p = parse(f)
+    assert p.title.startswith(PAGES[page]), p.title
+    local = [s for s in p.imgs if not s.startswith('data:')]
+    assert len(p.imgs) >= MIN_IMAGES.get(page, 0), p.imgs
+    for s in local: assert (f.parent/s.split('#')[0]).is_file(), f"{page}: missing image {s}"
+    external = [u for u in p.scripts + [l for l in p.links if l.endswith(('.css', '.js'))] if re.match(r'https?://', u)]
+    assert not external, f"{page} loads assets from the web: {external}"
+
+
+def test_math_is_local(site):
+    html = (site/'03_elbo.html').read_text()
+    assert r'\mathrm{KL}' in html and '_static/mathjax/tex-chtml.js' in html
+    assert (site/'_static'/'mathjax'/'tex-chtml.js').is_file()
+
+
+def test_api_reference_and_search(site):
+    html = (site/'00_idx.html').read_text()
+    for sym in ('read_idx', 'write_idx', 'load_mnist', 'Batches', 'IDXError'): assert f'>{sym}<' in html or f'{sym}</' in html, sym
+    assert (site/'search.html').is_file() and (site/'searchindex.js').is_file()
+    assert 'load_mnist' in (site/'searchindex.js').read_text()
+
+
+def test_navigation_in_notebook_order(site):
+    html = (site/'index.html').read_text()
+    pos = [html.find(f'href="{p}.html"') for p in list(PAGES)[1:]]
+    assert all(x > 0 for x in pos) and pos == sorted(pos), pos
