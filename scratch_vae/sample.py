@@ -147,7 +147,7 @@ def reconstruct(out:str=None,        # run directory (default: runs/<dataset>)
                 start:int=0,         # index of the first test image shown
                 file:str=None,       # output PNG (default: <out>/reconstructions.png)
                 device:str='auto',   # auto, cpu, cuda, mps
-                _given:Param(argparse.SUPPRESS, str)=()):
+                _given=()):
     "Write a grid of test images above their reconstructions."
     if n < 1: raise ValueError(f"--n must be positive, got {n}")
     model, out = _model_of(out, dataset, device)
@@ -164,7 +164,7 @@ def sample(out:str=None,          # run directory (default: runs/<dataset>)
            seed:int=0,            # random seed of z
            file:str=None,         # output PNG (default: <out>/samples.png)
            device:str='auto',     # auto, cpu, cuda, mps
-           _given:Param(argparse.SUPPRESS, str)=()):
+           _given=()):
     "Write a grid of images decoded from z ~ N(0, I)."
     if n < 1 or nrow < 1: raise ValueError(f"--n and --nrow must be positive, got {n} and {nrow}")
     model, out = _model_of(out, dataset, device)

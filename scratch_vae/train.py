@@ -389,6 +389,11 @@ def evaluate(model, images:torch.Tensor, k:int=5000, binarize:str='none', likeli
 # %% ../nbs/04_train.ipynb #739ef5e8
 def _parser(func, prog):
     p = anno_parser(func, prog)
+    for a in [a for a in p._actions if a.dest == '_given']:    # internal: which flags the user gave, not a flag
+        p._remove_action(a)
+        for g in p._action_groups:
+            if a in g._group_actions: g._group_actions.remove(a)
+        for s in a.option_strings: p._option_string_actions.pop(s, None)
     for a in p._actions:
         dashed = [s.replace('_', '-') for s in a.option_strings if s.startswith('--') and '_' in s]
         for d in dashed: p._option_string_actions[d] = a
@@ -429,7 +434,7 @@ def train(epochs:int=300,             # total number of epochs (with --resume: u
           on_nan:str='stop',          # on a NaN/inf loss or gradient: stop, or skip the step
           resume:bool=False,          # continue from the checkpoint in --out
           quiet:bool=False,           # no progress bar (log lines still print)
-          _given:Param(argparse.SUPPRESS, str)=()):
+          _given=()):
     "Train the VAE; write weights, checkpoint, config, history and pictures under --out."
     kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent_dim, hidden_dims=_dims(hidden_dim),
               activation=activation, beta=beta, dataset=dataset, binarize=binarize, likelihood=likelihood, k=k,
@@ -459,7 +464,7 @@ def evaluate_run(out:str=None,        # run directory (default: runs/<dataset>)
                  batch_size:int=100,  # images per chunk
                  seed:int=0,          # seed of the importance samples
                  device:str='auto',   # auto, cpu, cuda, mps
-                 _given:Param(argparse.SUPPRESS, str)=()):
+                 _given=()):
     "Test-set ELBO and importance-weighted NLL of a trained run, printed and written to evaluation.json."
     out = Path(out or Path('runs')/dataset)
     if k < 1: raise ValueError(f"--k must be at least 1, got {k}")

@@ -19,7 +19,7 @@ def server(tmp_path_factory):
     log = tmp_path_factory.mktemp('jupyter')/'server.log'
     proc = subprocess.Popen([str(BIN/'jupyter'), 'server', '--no-browser', '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={port}',
                              f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={ROOT/"nbs"}',
-                             '--ServerApp.port_retries=0'],
+                             '--ServerApp.port_retries=0'] + (['--allow-root'] if os.geteuid() == 0 else []),
                             stdout=open(log, 'w'), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     base = f'http://127.0.0.1:{port}'
     for _ in range(120):

@@ -1,5 +1,5 @@
 """Faults a user will cause: signals, kill -9, NaNs, full disks, hostile or broken weight files."""
-import json, os, pickle, signal, subprocess, sys, time
+import json, os, pickle, random, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import save_file
@@ -40,20 +40,26 @@ def test_signal_mid_epoch_checkpoints_and_resume_matches(sig, tmp_path):
 
 
 def test_kill9_never_leaves_a_broken_checkpoint(tmp_path):
-    out = tmp_path/'run'
-    for delay in (2.5, 3.1, 3.7, 4.4):
-        p = start_training(out, '--limit', 3000, '--epochs', 200, '--resume')
-        time.sleep(delay)
+    out, ckpt = tmp_path/'run', tmp_path/'run'/'checkpoint.safetensors'
+    rng = random.Random(0)
+    for i in range(4):
+        p = start_training(out, '--limit', 3000, '--epochs', 500, '--resume')
+        seen = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+        deadline = time.time() + 180
+        while (not ckpt.exists() or ckpt.stat().st_mtime_ns == seen) and time.time() < deadline and p.poll() is None:
+            time.sleep(0.02)                         # wait until this run has written a checkpoint of its own
+        time.sleep(rng.uniform(0, 0.6))              # then kill -9 at an arbitrary moment (often mid-write)
         p.kill(); p.wait()
-        if (out/'checkpoint.safetensors').exists():
-            _, meta = load_safetensors(out/'checkpoint.safetensors')     # loadable, whole
-            load_model(out/'checkpoint.safetensors')
+        assert ckpt.exists(), p.stderr.read()
+        _, meta = load_safetensors(ckpt)              # loadable, whole
+        load_model(ckpt)
         real = [f.name for f in out.iterdir() if not f.name.startswith('.')]
         assert set(real) <= {'config.json', 'checkpoint.safetensors', 'history.jsonl', 'loss_curve.png'}, real
-    assert (out/'checkpoint.safetensors').exists()
-    # and training goes on from there; stale temp files of killed writers are cleaned up
+        assert len(history(out)) == meta['epoch'] or len(history(out)) == meta['epoch'] + 1
+    # training goes on from there; temp files of killed writers are cleaned up
     fit(TrainConfig(**QUICK | dict(limit=3000), out=str(out), epochs=meta['epoch'] + 1), resume=True, quiet=True, log=lambda s: None)
     assert not [f for f in out.iterdir() if f.name.endswith('.tmp')]
+    assert len(history(out)) == meta['epoch'] + 1
 
 
 def _nan_after(n):

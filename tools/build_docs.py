@@ -34,6 +34,13 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
     for c in cells:
         for k in [k for k in c if k not in ('cell_type', 'metadata', 'source', 'outputs', 'execution_count', 'id', 'attachments')]:
             del c[k]                         # nbdev's bookkeeping (e.g. 'has_sd'), not valid nbformat
+    for c in cells:                      # one block per stream, not one per print()
+        merged = []
+        for o in c.get('outputs', []):
+            if merged and o.get('output_type') == 'stream' and merged[-1].get('output_type') == 'stream' and merged[-1]['name'] == o['name']:
+                merged[-1]['text'] = ''.join(merged[-1]['text']) + ''.join(o['text'])
+            else: merged.append(o)
+        if 'outputs' in c: c['outputs'] = merged
     for c in cells:                      # show_doc's markdown opens with a rule ('---'): drop it, docutils can't nest it
         for o in c.get('outputs', []):
             md = o.get('data', {}).get('text/markdown')
