@@ -192,7 +192,9 @@ def load_checkpoint(path, model, opt, gen:torch.Generator) -> dict:
 
 # %% ../nbs/04_train.ipynb #21adaf67
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
-class TrainingInterrupted(KeyboardInterrupt): "SIGINT/SIGTERM stopped training after a resumable checkpoint was written."
+class TrainingInterrupted(KeyboardInterrupt):
+    "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
+    def __init__(self, msg, signum=signal.SIGINT): super().__init__(msg); self.signum = int(signum)
 
 class _StopOnSignal:
     "Turn SIGINT/SIGTERM into a flag while active (main thread only)."
@@ -201,7 +203,7 @@ class _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM): self.old[s] = signal.signal(s, self._handle)
         return self
-    def _handle(self, signum, frame): self.signal = signal.Signals(signum).name
+    def _handle(self, signum, frame): self.signal = signal.Signals(signum)
     def __exit__(self, *a):
         for s, h in self.old.items(): signal.signal(s, h)
 
@@ -345,8 +347,8 @@ def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print) -> dict
                 if stop.signal:
                     part = dict(sums=sums.tolist(), n=n_seen, skipped=skipped)
                     save_checkpoint(ckpt_path, model, opt, gen, cfg, epoch, step + 1, part)
-                    raise TrainingInterrupted(f"{stop.signal} during epoch {epoch + 1} (step {step + 1}/{len(batches)}): "
-                                              f"resumable checkpoint written to {ckpt_path}; continue with --resume")
+                    raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(batches)}): "
+                                              f"resumable checkpoint written to {ckpt_path}; continue with --resume", stop.signal)
             partial, train_time = {}, time.perf_counter() - t0
             if n_seen == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
             train = dict(recon=(sums[0] / n_seen).item(), kl=(sums[1] / n_seen).item(), loss=(sums[2] / n_seen).item())
@@ -407,7 +409,8 @@ def run_cli(func, prog:str, argv=None):
     args = {k: v for k, v in vars(p.parse_args(argv)).items() if k not in ('pdb', 'xtra')}
     given = {a.dest for a in p._actions if any(t == s or t.startswith(s + '=') for s in a.option_strings for t in argv)}
     try: return func(**{**args, '_given': given})
-    except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(130)
+    except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
+    except KeyboardInterrupt: print(f"{prog}: interrupted before training started; nothing was written", file=sys.stderr); sys.exit(130)
     except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
 def _dims(s:str) -> list[int]:

@@ -50,7 +50,7 @@ def test_page_in_browser(browser, server, page):
     bad = [l for l in internal if urllib.request.urlopen(l).status != 200]
     assert not bad, f"{page}: broken internal links {bad}"
     ARTIFACTS.mkdir(exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS/f'docs-{page}.png'), full_page=page != '05_sample')
+    pg.screenshot(path=str(ARTIFACTS/f'docs-{page}.png'), full_page=True)
     assert not errors and not failed, (errors, failed)
     pg.close()
 

@@ -9,11 +9,12 @@
 
 Usage: python tools/build_docs.py [--out _docs]
 """
-import argparse, json, shutil, subprocess, sys, time
+import argparse, json, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*)$')
 
 
 def _front_matter(cell) -> dict:
@@ -34,6 +35,18 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
     for c in cells:
         for k in [k for k in c if k not in ('cell_type', 'metadata', 'source', 'outputs', 'execution_count', 'id', 'attachments')]:
             del c[k]                         # nbdev's bookkeeping (e.g. 'has_sd'), not valid nbformat
+    for c in cells:                      # Quarto cell options (`#| echo: false`, ...) become MyST-NB tags, and go
+        if c['cell_type'] != 'code': continue
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        lines = src.splitlines()
+        opts = {}
+        while lines and (m := DIRECTIVE.match(lines[0])):
+            opts[m.group(1)] = (m.group(2) or '').strip().lower(); lines.pop(0)
+        c['source'] = '\n'.join(lines)
+        tags = c.setdefault('metadata', {}).setdefault('tags', [])
+        if opts.get('echo') == 'false': tags.append('remove-input')
+        if opts.get('output') == 'false': tags.append('remove-output')
+        if opts.get('include') == 'false' or 'hide' in opts: tags.append('remove-cell')
     for c in cells:                      # one block per stream, not one per print()
         merged = []
         for o in c.get('outputs', []):
