@@ -19,7 +19,7 @@ __all__ = ['make_grid', 'show_grid', 'save_figure', 'reconstruction_figure', 'sa
            'save_pictures', 'reconstruct', 'sample', 'reconstruct_cli', 'sample_cli']
 
 # %% ../nbs/05_sample.ipynb #3eed3721
-def make_grid(images, nrow:int=8, pad:int=2, fill:float=1.0) -> np.ndarray:
+def make_grid(images, nrow:int=8, pad:int=2, fill:float=0.0) -> np.ndarray:
     "Tile `images` (`[N, 784]` or `[N, 28, 28]`, values in [0, 1]) into one 2-D array, `nrow` images per row."
     x = torch.as_tensor(images).detach().float().cpu().reshape(len(images), 28, 28)
     n = len(x); ncol = min(nrow, n); nrows = -(-n // ncol); s = 28 + pad
