@@ -7,7 +7,7 @@ from conftest import ROOT, run
 
 PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '01_layers': 'The linear layer',
          '02_model': 'The VAE', '03_elbo': 'The ELBO', '04_train': 'Training', '05_sample': 'Pictures'}
-MIN_IMAGES = {'00_idx': 2, '04_train': 1, '05_sample': 6}
+MIN_IMAGES = {'index': 3, '00_idx': 2, '04_train': 1, '05_sample': 6}
 
 
 class Page(HTMLParser):

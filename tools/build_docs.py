@@ -80,6 +80,7 @@ def build(out: Path) -> float:
         refresh_quarto_yml()                       # keeps nbs/nbdev.yml in step with settings.ini for Quarto users
         proc_nbs(ROOT/'nbs', skip_folder_re='^([_.]|runs$)')
     shutil.rmtree(proc/'runs', ignore_errors=True)           # training outputs the notebooks left behind
+    if (ROOT/'nbs'/'images').is_dir(): shutil.copytree(ROOT/'nbs'/'images', proc/'images', dirs_exist_ok=True)
     pages = sorted(p.stem for p in proc.glob('[0-9]*.ipynb'))
     for p in proc.glob('*.ipynb'): fix_notebook(p, toc=pages if p.stem == 'index' else None)
     shutil.rmtree(out, ignore_errors=True)

@@ -24,6 +24,7 @@ def render() -> str:
         keep.append(c)
     nb.cells = keep
     body, _ = MarkdownExporter().from_notebook_node(nb)
+    body = body.replace('](images/', '](nbs/images/')            # pictures live beside the notebook
     return HEADER + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
 
