@@ -83,9 +83,12 @@ def build(out: Path) -> float:
     if (ROOT/'nbs'/'images').is_dir(): shutil.copytree(ROOT/'nbs'/'images', proc/'images', dirs_exist_ok=True)
     pages = sorted(p.stem for p in proc.glob('[0-9]*.ipynb'))
     for p in proc.glob('*.ipynb'): fix_notebook(p, toc=pages if p.stem == 'index' else None)
+    # MyST-NB writes a `jupyter_execute/` folder beside the output folder: build inside _proc, then move the site.
+    html = proc/'_build'/'html'
+    subprocess.run([str(BIN/'sphinx-build'), '-q', '-b', 'html', '-d', str(proc/'_build'/'doctrees'),
+                    '-c', str(ROOT/'tools'/'docs'), str(proc), str(html)], cwd=ROOT, check=True)
     shutil.rmtree(out, ignore_errors=True)
-    subprocess.run([str(BIN/'sphinx-build'), '-q', '-b', 'html', '-c', str(ROOT/'tools'/'docs'), str(proc), str(out)],
-                   cwd=ROOT, check=True)
+    shutil.copytree(html, out)
     (out/'.nojekyll').touch()
     return time.time() - t0
 

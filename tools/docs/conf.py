@@ -13,7 +13,7 @@ release = version = _s['version']
 
 extensions = ['myst_nb', 'sphinx-mathjax-offline']   # MathJax 3 served from _static: nothing fetched from the web
 root_doc = 'index'
-exclude_patterns = ['runs/**', '_build', '**/.ipynb_checkpoints', '*.yml', 'styles.css']
+exclude_patterns = ['runs/**', '_build', '_build/**', '**/.ipynb_checkpoints', '*.yml', 'styles.css']
 myst_enable_extensions = ['dollarmath', 'amsmath', 'attrs_inline', 'colon_fence']
 myst_heading_anchors = 3
 nb_execution_mode = 'off'                  # the notebooks' stored outputs are what the site shows
