@@ -4,7 +4,6 @@
 
 # %% ../nbs/02_model.ipynb #f13731cc
 from __future__ import annotations
-import math
 import torch
 from torch import nn
 from .layers import LinearLayer

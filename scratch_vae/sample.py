@@ -4,14 +4,13 @@
 
 # %% ../nbs/05_sample.ipynb #73eb2758
 from __future__ import annotations
-import argparse, io
+import io
 from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from fastcore.script import Param
 from .idx import load_mnist, DATASETS, atomic_write_bytes
-from .train import load_model, load_safetensors, pick_device, run_cli, TrainConfig, fit, _resolve
+from .train import load_model, pick_device, run_cli
 
 # %% auto #0
 __all__ = ['make_grid', 'show_grid', 'save_figure', 'reconstruction_figure', 'sample_figure', 'interpolate',

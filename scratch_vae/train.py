@@ -4,15 +4,15 @@
 
 # %% ../nbs/04_train.ipynb #28f0c6b3
 from __future__ import annotations
-import argparse, dataclasses, io, json, math, os, shutil, signal, sys, threading, time
+import dataclasses, io, json, math, shutil, signal, sys, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
-from fastcore.script import anno_parser, Param
+from fastcore.script import anno_parser
 from fastprogress.fastprogress import progress_bar
 from safetensors import safe_open
 from safetensors.torch import save as st_save
-from .idx import load_mnist, Batches, BINARIZE, DATASETS, atomic_write_bytes, IDXError
+from .idx import load_mnist, Batches, BINARIZE, DATASETS, atomic_write_bytes
 from .model import VAE, ACTIVATIONS
 from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood, LIKELIHOODS
 
