@@ -13,7 +13,7 @@ from .idx import load_mnist, DATASETS, atomic_write_bytes
 from .train import load_model, pick_device, run_cli
 
 # %% auto #0
-__all__ = ['make_grid', 'show_grid', 'save_figure', 'reconstruction_figure', 'sample_figure', 'interpolate',
+__all__ = ['make_grid', 'as_unit', 'show_grid', 'save_figure', 'reconstruction_figure', 'sample_figure', 'interpolate',
            'interpolation_figure', 'encode_means', 'pca_2d', 'latent_scatter_figure', 'manifold_figure',
            'save_pictures', 'reconstruct', 'sample', 'reconstruct_cli', 'sample_cli']
 
@@ -27,6 +27,10 @@ def make_grid(images, nrow:int=8, pad:int=2, fill:float=0.0) -> np.ndarray:
         r, c = divmod(i, ncol)
         grid[pad + r*s: pad + r*s + 28, pad + c*s: pad + c*s + 28] = im
     return grid.numpy()
+
+def as_unit(x:torch.Tensor) -> torch.Tensor:
+    "Float images in [0, 1]: uint8 pixels divided by 255, anything else as float."
+    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
 
 def show_grid(ax, images, nrow:int=8, title:str|None=None):
     "Draw `make_grid(images, nrow)` on `ax`, dark strokes on white."
@@ -46,7 +50,7 @@ def reconstruction_figure(model, images, n:int=10, title:str='') -> Figure:
     "Originals (uint8 or [0, 1]) in the top row of each pair, their reconstructions below: `n` per row, two pairs."
     dev = next(model.parameters()).device
     x = torch.as_tensor(images[:2*n]).to(dev)
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    x = as_unit(x)
     r = model.reconstruct(x.reshape(len(x), -1)).cpu()
     rows = torch.cat([x.cpu().reshape(-1, 784)[:n], r[:n], x.cpu().reshape(-1, 784)[n:2*n], r[n:2*n]])
     fig = Figure(figsize=(n * 0.75, 3.6), layout='constrained')
@@ -69,7 +73,7 @@ def interpolate(model, a, b, steps:int=10) -> torch.Tensor:
     "Decoded images along the line between the posterior means of images `a` and `b` (`[steps, 784]`)."
     dev = next(model.parameters()).device
     x = torch.stack([torch.as_tensor(a), torch.as_tensor(b)]).to(dev)
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    x = as_unit(x)
     mu, _ = model.encode(x.reshape(2, -1))
     t = torch.linspace(0, 1, steps, device=dev)[:, None]
     return torch.sigmoid(model.decode((1 - t) * mu[0] + t * mu[1])).cpu()

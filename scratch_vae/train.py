@@ -18,10 +18,10 @@ from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood, LIKELIHOODS
 
 # %% auto #0
 __all__ = ['FORMAT', 'TrainConfig', 'pick_device', 'CheckpointError', 'save_safetensors', 'load_safetensors', 'build_model',
-           'load_weights', 'save_model', 'load_model', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLoss',
-           'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'check_writable', 'eval_batches', 'evaluate_elbo',
-           'log_line', 'plot_history', 'read_history', 'write_history', 'fit', 'evaluate', 'run_cli', 'train',
-           'train_cli', 'evaluate_run', 'evaluate_cli']
+           'load_weights', 'save_model', 'load_model', 'load_model_and_meta', 'save_checkpoint', 'load_checkpoint',
+           'NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'check_writable', 'eval_batches',
+           'evaluate_elbo', 'log_line', 'plot_history', 'read_history', 'write_history', 'fit', 'evaluate', 'run_cli',
+           'train', 'train_cli', 'evaluate_run', 'evaluate_cli']
 
 # %% ../nbs/04_train.ipynb #4c4e24da
 @dataclass
@@ -155,12 +155,17 @@ def load_model(path, device='cpu', model_cfg:dict|None=None) -> VAE:
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CheckpointError(path, "is not a state dict of tensors")
         return build_model(path, model_cfg, state, device)
+    return load_model_and_meta(path, device, model_cfg)[0]
+
+def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[VAE, dict]:
+    "`(model, metadata)` of a scratch_vae safetensors file (model or checkpoint) or run directory, read once."
+    path = _resolve(path)
     tensors, meta = load_safetensors(path)
     if 'model' not in meta: raise CheckpointError(path, "metadata has no model config")
     state = {k.removeprefix('model.'): v for k, v in tensors.items() if k.startswith('model.')} if meta.get('kind') == 'checkpoint' else tensors
     if model_cfg is not None and model_cfg != meta['model']:
         raise CheckpointError(path, f"was trained with {meta['model']}, not {model_cfg}")
-    return build_model(path, meta['model'], state, device)
+    return build_model(path, meta['model'], state, device), meta
 
 # %% ../nbs/04_train.ipynb #70d3204d
 def save_checkpoint(path, model, opt, gen:torch.Generator, cfg:TrainConfig, epoch:int, step:int=0, partial:dict|None=None):
@@ -471,8 +476,7 @@ def evaluate_run(out:str=None,        # run directory (default: runs/<dataset>)
     "Test-set ELBO and importance-weighted NLL of a trained run, printed and written to evaluation.json."
     out = Path(out or Path('runs')/dataset)
     if k < 1: raise ValueError(f"--k must be at least 1, got {k}")
-    model = load_model(out, pick_device(device))
-    meta = load_safetensors(_resolve(out))[1]
+    model, meta = load_model_and_meta(out, pick_device(device))
     x, _ = load_mnist('test', dataset, data)
     if limit: x = x[:limit]
     res = evaluate(model, x, k, meta.get('binarize', meta.get('config', {}).get('binarize', 'none')),
