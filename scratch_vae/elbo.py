@@ -38,30 +38,30 @@ def continuous_bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> 
 
 LIKELIHOODS = {'bernoulli': bernoulli_log_likelihood, 'continuous-bernoulli': continuous_bernoulli_log_likelihood}
 
-# %% ../nbs/03_elbo.ipynb #715ad52b
+# %% ../nbs/03_elbo.ipynb #06a2786d
 class ELBO(NamedTuple):
-    "Per-example parts, in nats: `elbo = recon - beta * kl` (the ELBO itself at beta = 1)."
+    "Per-example parts in nats: `elbo = log_lik - beta * kl`; `log_lik` = log p(x|z) (≤ 0 for binary x), the negative of the logged 'Recon Loss'."
     elbo: torch.Tensor
-    recon: torch.Tensor
+    log_lik: torch.Tensor
     kl: torch.Tensor
 
 def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None) -> ELBO:
-    "Per-example (β-)ELBO of `model` on `x` with one reparameterized sample: `ELBO(elbo, recon, kl)`."
-    x = x.reshape(x.shape[0], -1)
+    "Per-example (β-)ELBO of `model` on images `x` (uint8 or [0, 1]) with one reparameterized sample: `ELBO(elbo, log_lik, kl)`."
+    x = model.flat_input(x)
     logits, mu, logvar = model(x, generator)
-    recon = LIKELIHOODS[likelihood](logits, x)
+    log_lik = LIKELIHOODS[likelihood](logits, x)
     kl = kl_divergence(mu, logvar)
-    return ELBO(recon - beta * kl, recon, kl)
+    return ELBO(log_lik - beta * kl, log_lik, kl)
 
 def elbo_loss(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None):
-    "`(loss, parts)`: the batch mean of −ELBO in nats per image, and the per-example `ELBO` parts."
+    "`(loss, parts)`: the batch mean of −ELBO in nats per image (a positive loss), and the per-example `ELBO` parts."
     parts = elbo(model, x, beta, likelihood, generator)
     return -parts.elbo.mean(), parts
 
-# %% ../nbs/03_elbo.ipynb #8ae89f45
+# %% ../nbs/03_elbo.ipynb #b5907548
 def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, mu_logvar=None) -> torch.Tensor:
     "Importance log-weights $\\log p(x, z_i) - \\log q(z_i \\mid x)$, shape `[k, N]`, for `k` samples per image."
-    x = x.reshape(x.shape[0], -1)
+    x = model.flat_input(x)
     mu, logvar = model.encode(x) if mu_logvar is None else mu_logvar
     eps = torch.randn((k,) + mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps                                  # [k, N, d]
@@ -73,13 +73,13 @@ def iwae_bound(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generat
     "Per-example importance-weighted bound $\\mathcal L_k$ (one draw), differentiable: the IWAE objective."
     return torch.logsumexp(log_weights(model, x, k, likelihood, generator), 0) - math.log(k)
 
-# %% ../nbs/03_elbo.ipynb #5b5b7f9d
+# %% ../nbs/03_elbo.ipynb #8448258e
 @torch.inference_mode()
 def log_likelihood(model, x:torch.Tensor, k:int=5000, likelihood:str='bernoulli', generator=None,
                    batch_size:int=100, max_rows:int=2**15) -> torch.Tensor:
     "Per-example importance-weighted estimate of $\\log p(x)$ with `k` samples, computed in bounded-memory chunks."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
-    x = x.reshape(x.shape[0], -1)
+    x = model.flat_input(x)
     out = []
     for xb in x.split(batch_size):
         ml = model.encode(xb)
