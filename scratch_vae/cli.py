@@ -158,7 +158,7 @@ def sample_cmd(**flags) -> Path:
     print(f"wrote {p}")
     return p
 
-# %% ../nbs/05a_cli.ipynb #12892113
+# %% ../nbs/05a_cli.ipynb #cd62d62a
 def run_cli(parser:argparse.ArgumentParser, command, argv=None):
     "Parse `argv` with `parser`, call `command(**flags)`, and turn user-fixable errors into one line on stderr and exit status 2."
     prog = parser.prog
@@ -169,17 +169,17 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None):
     except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
 def train_cli(argv=None):
-    "Console entry point of `scratch_vae_train`."
-    return run_cli(train_parser(), train_cmd, argv)
+    "Console entry point of `scratch_vae_train` (returns nothing: a console script's return value becomes its exit status)."
+    run_cli(train_parser(), train_cmd, argv)
 
 def evaluate_cli(argv=None):
     "Console entry point of `scratch_vae_evaluate`."
-    return run_cli(config_parser(EvaluateArgs, 'scratch_vae_evaluate', evaluate_cmd.__doc__), evaluate_cmd, argv)
+    run_cli(config_parser(EvaluateArgs, 'scratch_vae_evaluate', evaluate_cmd.__doc__), evaluate_cmd, argv)
 
 def reconstruct_cli(argv=None):
     "Console entry point of `scratch_vae_reconstruct`."
-    return run_cli(config_parser(ReconstructArgs, 'scratch_vae_reconstruct', reconstruct_cmd.__doc__), reconstruct_cmd, argv)
+    run_cli(config_parser(ReconstructArgs, 'scratch_vae_reconstruct', reconstruct_cmd.__doc__), reconstruct_cmd, argv)
 
 def sample_cli(argv=None):
     "Console entry point of `scratch_vae_sample`."
-    return run_cli(config_parser(SampleArgs, 'scratch_vae_sample', sample_cmd.__doc__), sample_cmd, argv)
+    run_cli(config_parser(SampleArgs, 'scratch_vae_sample', sample_cmd.__doc__), sample_cmd, argv)

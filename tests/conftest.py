@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))      # tools/nbtools.py: the notebook list and directives
 DATA = ROOT/'data'
 MNIST_TEST = [DATA/'mnist'/n for n in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')]
 
@@ -29,7 +30,7 @@ def pytest_sessionstart(session):
     if missing:
         pytest.exit("The real MNIST test files are missing: " + ', '.join(missing) +
                     ". Copy them into data/mnist/ (CI copies ../shared/data/mnist/*.gz; or let "
-                    "`python -c \"from scratch_vae.idx import load_mnist; load_mnist('test', root='data')\"` download them).",
+                    "`python -c \"from scratch_vae.data import load_mnist; load_mnist('test', root='data')\"` download them).",
                     returncode=3)
 
 
@@ -42,7 +43,7 @@ def data_root(): return DATA
 
 
 def have_fashion_train():
-    from scratch_vae.idx import find_split
+    from scratch_vae.data import find_split
     return find_split('fashion-mnist', 'train', DATA) is not None
 
 

@@ -1,11 +1,12 @@
 """The docs site in a real browser: headless Chromium (driven by Playwright) over a loopback server."""
-import functools, http.server, re, shutil, threading, urllib.request
+import functools, http.server, os, re, shutil, threading, urllib.request
 from pathlib import Path
 import pytest
 from conftest import ARTIFACTS
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
-PAGES = ['index', '00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample']
+from nbtools import notebooks
+PAGES = [p.stem for p in notebooks()]
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
          '--no-first-run', '--disable-sync', '--disable-quic']
 
@@ -22,7 +23,10 @@ def server(site):
 
 @pytest.fixture(scope='module')
 def browser():
-    if not Path(CHROMIUM).exists(): pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+    if not Path(CHROMIUM).exists():
+        why = f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        if os.environ.get('SCRATCH_VAE_REQUIRE_BROWSER'): pytest.fail(why)    # CI sets it: there a skip is a failure
+        pytest.skip(why)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -44,7 +48,7 @@ def test_page_in_browser(browser, server, page):
     imgs = pg.eval_on_selector_all('img', 'els => els.map(e => [e.currentSrc || e.src, e.complete, e.naturalWidth])')
     broken = [s for s, done, w in imgs if not (done and w > 0)]
     assert not broken, f"{page}: images that did not load: {broken}"
-    if page == '05_sample': assert len([1 for _, _, w in imgs if w > 0]) >= 6
+    if page == '05_pictures': assert len([1 for _, _, w in imgs if w > 0]) >= 6
     links = set(pg.eval_on_selector_all('a[href]', 'els => els.map(e => e.href)'))
     internal = {l.split('#')[0] for l in links if l.startswith(server)}
     bad = [l for l in internal if urllib.request.urlopen(l).status != 200]
@@ -60,6 +64,6 @@ def test_search_finds_api(browser, server):
     pg.goto(f'{server}/search.html?q=load_mnist', wait_until='load')
     pg.wait_for_selector('#search-results li', timeout=20000)
     hits = pg.eval_on_selector_all('#search-results li a', 'els => els.map(e => e.getAttribute("href"))')
-    assert any('00_idx' in h for h in hits), hits
+    assert any('00b_data' in h for h in hits), hits
     pg.screenshot(path=str(ARTIFACTS/'docs-search.png'))
     pg.close()

@@ -1,5 +1,5 @@
 """The console commands, as a user runs them: real (Fashion-MNIST) data, every output file, resume, clear errors."""
-import json, sys
+import json, os, re, socket, stat, sys
 from pathlib import Path
 import pytest
 from conftest import ROOT, DATA, run
@@ -20,8 +20,14 @@ def history(out): return [json.loads(l) for l in (out/'history.jsonl').read_text
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp('run')
-    r = cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', out)
+    r = cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', out, preexec_fn=lambda: os.umask(0o027))
     return out, r
+
+
+def test_files_respect_the_umask(trained):
+    out, _ = trained
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()}
+    assert set(modes.values()) == {0o640}, modes        # 0666 minus the umask 027, like any other write (not mkstemp's 0600)
 
 
 def test_train_writes_everything(trained):
@@ -37,7 +43,7 @@ def test_train_writes_everything(trained):
 
 
 def test_files_load_back(trained):
-    from scratch_vae.train import load_model, load_safetensors
+    from scratch_vae.checkpoint import load_model, load_safetensors
     out, _ = trained
     m = load_model(out)
     assert m.config == dict(input_dim=784, hidden_dims=[256], latent_dim=8, activation='sigmoid')
@@ -51,6 +57,7 @@ def test_resume_continues_exactly(tmp_path):
     cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', b, '--seed', 5)
     r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')  # settings from the checkpoint
     assert 'Epoch 1,' not in r.stdout and 'Epoch 2,' in r.stdout and 'Epoch 3,' in r.stdout
+    assert [l for l in r.stdout.splitlines() if l.startswith('Resuming')] == [f"Resuming {b} from its checkpoint: epoch 2, step 0 (1 epochs done)"]
     strip = lambda h: [(e['epoch'], e['train'], e['test']) for e in h]
     assert strip(history(b)) == strip(history(a))
     r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')
@@ -66,6 +73,8 @@ def test_evaluate(trained):
     assert ev['n_images'] == 300 and ev['k'] == 20 and ev['units'] == 'nats per image'
     assert ev['nll'] < -ev['elbo'] + 1.0 and ev['recon'] > 0 and ev['kl'] > 0
     assert 'NLL (k=20)' in r.stdout
+    ticks = re.findall(r'^NLL \(k=20\): (\d+)/(\d+) \((\d+)%\)', r.stdout, re.M)     # not a terminal: progress as lines
+    assert len(ticks) == 3 and ticks[-1] == ('3', '3', '100'), r.stdout
 
 
 def test_pictures(trained, tmp_path):
@@ -106,3 +115,40 @@ def test_module_entry_point_and_help():
                  '--data', '--out', '--seed', '--device', '--resume', '--quiet'):
         assert flag in r.stdout, flag
     assert '_given' not in r.stdout
+
+
+@pytest.mark.parametrize('name', ['scratch_vae_train', 'scratch_vae_evaluate', 'scratch_vae_reconstruct', 'scratch_vae_sample'])
+def test_help_lists_each_flag_once(name):
+    r = cli(name, '--help')
+    options = r.stdout[r.stdout.index('options:'):]
+    flags = re.findall(r'^  (--[\w-]+)', options, re.M)
+    assert len(flags) > 3 and len(flags) == len(set(flags)), flags
+    assert not [f for f in flags if '_' in f], flags                 # dashes only: no --batch_size twin
+    assert not re.search(r'^  --\S+ \S+, --', options, re.M)          # one spelling per line
+    if name == 'scratch_vae_train':
+        assert '--hidden-dims' in flags and '--batch-size' in flags and '--resume' in flags
+        assert 'SCRATCH_VAE_EPOCHS' in r.stdout
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path):
+    r = cli('scratch_vae_train', *QUICK, '--out', tmp_path/'typo', '--resume', check=False)
+    assert r.returncode == 2 and f"no checkpoint in {tmp_path/'typo'}/" in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'typo').exists()                            # nothing written, nothing started
+
+
+def test_missing_data_names_every_file_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from scratch_vae import cli as C, data as D
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()     # nothing listens here
+    monkeypatch.setitem(D.DATASETS['mnist'], 'mirrors', [f'http://127.0.0.1:{port}/'])
+    monkeypatch.delenv('SCRATCH_VAE_DATA', raising=False); monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e: C.train_cli(['--data', str(tmp_path/'empty'), '--out', str(tmp_path/'run'), '--quiet'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'Traceback' not in err
+    for name in D.DATASETS['mnist']['files']: assert name in err, name          # train and test, all at once
+    assert f"mkdir -p {tmp_path/'empty'/'mnist'} && cp " in err
+    assert not (tmp_path/'run').exists()
+
+
+def test_epochs_from_the_environment(tmp_path):
+    r = cli('scratch_vae_train', *QUICK, '--out', tmp_path/'o', env=os.environ | {'SCRATCH_VAE_EPOCHS': '1'})
+    assert 'Epoch 1,' in r.stdout and 'Epoch 2,' not in r.stdout

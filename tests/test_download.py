@@ -3,8 +3,8 @@ import hashlib, http.server, threading, time
 from pathlib import Path
 import pytest
 from conftest import DATA
-from scratch_vae import idx
-from scratch_vae.idx import download_dataset, load_mnist, fetch, DownloadError, DATASETS
+from scratch_vae import data as idx
+from scratch_vae.data import download_dataset, load_mnist, fetch, DownloadError, DATASETS
 
 REAL = {n: (DATA/'mnist'/n).read_bytes() for n in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')}
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 from hypothesis.extra import numpy as hnp
 from conftest import DATA
-from scratch_vae.idx import read_idx, read_bytes, write_idx, parse_idx, idx_bytes, IDX_DTYPES, IDXError, load_mnist
+from scratch_vae.idx import read_idx, read_bytes, write_idx, parse_idx, idx_bytes, IDX_DTYPES, IDXError
+from scratch_vae.data import load_mnist
 
 DTYPES = [dt.newbyteorder('=') for dt in IDX_DTYPES.values()]
 

@@ -4,9 +4,11 @@ import json, os, re, secrets, signal, socket, subprocess, sys, time, urllib.requ
 from pathlib import Path
 import pytest
 from conftest import ROOT
+from nbtools import skipped, skip_flags
+from fastcore.basics import AttrDict
 
 BIN = Path(sys.executable).parent
-NOTEBOOK = '00_idx.ipynb'          # quick (seconds), reads real data, plots
+NOTEBOOK = '00b_data.ipynb'        # quick (seconds), reads real data, plots
 
 
 def free_port():
@@ -62,7 +64,7 @@ def test_run_notebook_through_server(server):
                                              user_expressions={}, allow_stdin=False, stop_on_error=True))))
         for i, c in enumerate(cells):
             src = ''.join(c['source'])
-            if re.search(r'^\s*#\s*\|\s*slow\s*$', src, re.M) or 'nbdev_export(' in src: continue
+            if skipped(AttrDict(cell_type='code', source=src), skip_flags()): continue
             mid = f'cell-{i}'
             ws.send(json.dumps(dict(header=dict(msg_id=mid, msg_type='execute_request', session=session, username='test',
                                                 version='5.3', date=''), parent_header={}, metadata={}, channel='shell',

@@ -5,7 +5,10 @@ import pytest, torch
 from safetensors.torch import save_file
 from conftest import ROOT, DATA
 import scratch_vae.train as T
-from scratch_vae.train import TrainConfig, fit, load_model, load_safetensors, CheckpointError, NonFiniteLoss
+import scratch_vae.checkpoint as C
+from scratch_vae.config import TrainConfig
+from scratch_vae.train import fit, NonFiniteLoss
+from scratch_vae.checkpoint import load_model, load_safetensors, CheckpointError
 from scratch_vae.model import VAE
 
 BIN = Path(sys.executable).parent
@@ -43,7 +46,7 @@ def test_kill9_never_leaves_a_broken_checkpoint(tmp_path):
     out, ckpt = tmp_path/'run', tmp_path/'run'/'checkpoint.safetensors'
     rng = random.Random(0)
     for i in range(4):
-        p = start_training(out, '--limit', 3000, '--epochs', 500, '--resume')
+        p = start_training(out, '--limit', 3000, '--epochs', 500, *(['--resume'] if ckpt.exists() else []))
         seen = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
         deadline = time.time() + 180
         while (not ckpt.exists() or ckpt.stat().st_mtime_ns == seen) and time.time() < deadline and p.poll() is None:
@@ -93,7 +96,7 @@ def test_disk_full_mid_run_keeps_previous_checkpoint(tmp_path, monkeypatch):
     out = tmp_path/'run'
     fit(TrainConfig(**QUICK, out=str(out), epochs=1), quiet=True, log=lambda s: None)
     before = (out/'checkpoint.safetensors').read_bytes()
-    import scratch_vae.idx as I
+    import scratch_vae.files as I
     real_fdopen = os.fdopen
     class Full:
         def __init__(self, f): self.f = f
@@ -135,7 +138,7 @@ def test_malicious_pickle_is_not_run(tmp_path):
 
 
 def test_broken_weight_files(tmp_path):
-    m = VAE(); T.save_model(m, tmp_path/'good.safetensors')
+    m = VAE(); C.save_model(m, tmp_path/'good.safetensors')
     good = (tmp_path/'good.safetensors').read_bytes()
     cases = {'truncated': good[:len(good) // 2], 'empty': b'', 'garbage': os.urandom(5000),
              'flipped-header': good[:8] + b'{' * 20 + good[28:]}
@@ -144,11 +147,11 @@ def test_broken_weight_files(tmp_path):
         with pytest.raises(CheckpointError, match='not a readable safetensors file'): load_model(tmp_path/name)
     save_file({'w': torch.zeros(3)}, tmp_path/'foreign.safetensors')                  # someone else's safetensors
     with pytest.raises(CheckpointError, match='not a scratch_vae file'): load_model(tmp_path/'foreign.safetensors')
-    T.save_model(VAE(latent_dim=16), tmp_path/'other.safetensors')
+    C.save_model(VAE(latent_dim=16), tmp_path/'other.safetensors')
     with pytest.raises(CheckpointError, match='was trained with'): load_model(tmp_path/'other.safetensors', model_cfg=m.config)
     bad = {k: v.clone() for k, v in m.state_dict().items()}; bad['mu.bias'][0] = float('nan')
-    T.save_safetensors(tmp_path/'nan.safetensors', bad, dict(kind='model', model=m.config))
+    C.save_safetensors(tmp_path/'nan.safetensors', bad, dict(kind='model', model=m.config))
     with pytest.raises(CheckpointError, match='non-finite values in mu.bias'): load_model(tmp_path/'nan.safetensors')
     st = {k: v for k, v in m.state_dict().items() if k != 'mu.bias'}
-    T.save_safetensors(tmp_path/'missing.safetensors', st, dict(kind='model', model=m.config))
+    C.save_safetensors(tmp_path/'missing.safetensors', st, dict(kind='model', model=m.config))
     with pytest.raises(CheckpointError, match='missing mu.bias'): load_model(tmp_path/'missing.safetensors')

@@ -9,12 +9,11 @@
 
 Usage: python tools/build_docs.py [--out _docs]
 """
-import argparse, json, re, shutil, subprocess, sys, time
+import argparse, json, re, secrets, shutil, subprocess, sys, time
 from pathlib import Path
+from nbtools import ROOT, notebooks, directives, strip_directives
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*)$')
 
 
 def _front_matter(cell) -> dict:
@@ -24,7 +23,46 @@ def _front_matter(cell) -> dict:
     return yaml.safe_load(text) or {}
 
 
-def fix_notebook(path: Path, toc: list[str] | None = None):
+def settings() -> dict:
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    return cfg['DEFAULT']
+
+
+def local_links(text: str, pages: dict) -> str:
+    """nbdev's Markdown links to the published site (`doc_host` + `doc_baseurl` + `train.html#fit`) and to GitHub
+    sources (`git_url/blob/main/scratch_vae/train.py#L26`), rewritten to this site's page (`04_train.html#fit`, the
+    anchor as MyST makes it) and to its own source listings (`src/train.html#L-26`), as HTML links (MyST would read a
+    relative Markdown link as a cross-reference): every link works offline."""
+    import html
+    s = settings()
+    site, src = s['doc_host'] + s['doc_baseurl'] + '/', s['git_url'] + '/blob/'
+    def localize(url):
+        if url.startswith(site) and (m := re.fullmatch(r'([\w-]+)\.html(?:#(.*))?', url[len(site):])):
+            anchor = re.sub(r'[^a-z0-9_ -]', '', (m.group(2) or '').lower()).replace(' ', '-')
+            return f"{pages.get(m.group(1), m.group(1))}.html" + (f"#{anchor}" if anchor else '')
+        if url.startswith(src) and (m := re.fullmatch(r'[^/]+/' + s['lib_path'] + r'/(\w+)\.py(?:#L(\d+))?', url[len(src):])):
+            return f"src/{m.group(1)}.html" + (f"#L-{m.group(2)}" if m.group(2) else '')
+    def link(m):
+        url = localize(m.group(2))
+        if url is None: return m.group(0)
+        label = re.sub(r'`([^`]*)`', lambda c: f"<code>{html.escape(c.group(1))}</code>", m.group(1))
+        return f'<a class="reference internal" href="{url}">{label}</a>'
+    return re.sub(r'\[([^\]]*)\]\(([^)\s]+)\)(\{[^}]*\})?', link, text)
+
+
+def source_pages(out: Path):
+    "One highlighted page per module of the package, with an anchor per line (`#L-26`), under `out/src/`."
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+    (out/'src').mkdir(parents=True, exist_ok=True)
+    for py in sorted((ROOT/settings()['lib_path']).glob('*.py')):
+        fmt = HtmlFormatter(full=True, linenos='table', lineanchors='L', anchorlinenos=True, title=f"scratch_vae/{py.name}")
+        (out/'src'/f'{py.stem}.html').write_text(highlight(py.read_text(), PythonLexer(), fmt))
+
+
+def fix_notebook(path: Path, toc: list[str] | None = None, pages: dict | None = None):
     nb = json.loads(path.read_text())
     cells = nb['cells']
     if cells and cells[0]['cell_type'] == 'raw' and ''.join(cells[0]['source']).lstrip().startswith('---'):
@@ -32,17 +70,15 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
         head = f"# {fm.get('title', path.stem)}\n"
         if fm.get('description'): head += f"\n```{{rst-class}} lead\n{fm['description']}\n```\n"
         cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
-    for c in cells:
+    for i, c in enumerate(cells):
         for k in [k for k in c if k not in ('cell_type', 'metadata', 'source', 'outputs', 'execution_count', 'id', 'attachments')]:
             del c[k]                         # nbdev's bookkeeping (e.g. 'has_sd'), not valid nbformat
+        c.setdefault('id', f'cell-{i}')      # nbformat 4.5 wants one (nbdev's processing drops them)
     for c in cells:                      # Quarto cell options (`#| echo: false`, ...) become MyST-NB tags, and go
         if c['cell_type'] != 'code': continue
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-        lines = src.splitlines()
-        opts = {}
-        while lines and (m := DIRECTIVE.match(lines[0])):
-            opts[m.group(1)] = (m.group(2) or '').strip().lower(); lines.pop(0)
-        c['source'] = '\n'.join(lines)
+        opts = {k.rstrip(':'): ' '.join(v).lower() for k, v in directives(src).items()}
+        c['source'] = strip_directives(src)
         tags = c.setdefault('metadata', {}).setdefault('tags', [])
         if opts.get('echo') == 'false': tags.append('remove-input')
         if opts.get('output') == 'false': tags.append('remove-output')
@@ -54,16 +90,22 @@ def fix_notebook(path: Path, toc: list[str] | None = None):
                 merged[-1]['text'] = ''.join(merged[-1]['text']) + ''.join(o['text'])
             else: merged.append(o)
         if 'outputs' in c: c['outputs'] = merged
+    fix = lambda s: local_links(''.join(s) if isinstance(s, list) else s, pages or {})
+    for c in cells:                      # links to the published site and to GitHub, made local
+        if c['cell_type'] == 'markdown': c['source'] = fix(c['source'])
+        for o in c.get('outputs', []):
+            for k in [k for k in o.get('data', {}) if k.startswith('text/')]: o['data'][k] = fix(o['data'][k])
     for c in cells:                      # show_doc's markdown opens with a rule ('---'): drop it, docutils can't nest it
         for o in c.get('outputs', []):
             md = o.get('data', {}).get('text/markdown')
             if md is not None:
                 text = ''.join(md) if isinstance(md, list) else md
                 o['data']['text/markdown'] = text.removeprefix('---').lstrip('\n')
+    nb['nbformat'], nb['nbformat_minor'] = 4, 5
     nb['metadata']['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     nb['metadata']['language_info'] = {'name': 'python', 'pygments_lexer': 'ipython3'}
     if toc:
-        cells.append({'cell_type': 'markdown', 'metadata': {},
+        cells.append({'cell_type': 'markdown', 'metadata': {}, 'id': 'toc',
                       'source': "```{toctree}\n:hidden:\n:maxdepth: 2\n\n" + '\n'.join(toc) + "\n```\n"})
     path.write_text(json.dumps(nb, indent=1))
 
@@ -81,14 +123,16 @@ def build(out: Path) -> float:
         proc_nbs(ROOT/'nbs', skip_folder_re='^([_.]|runs$)')
     shutil.rmtree(proc/'runs', ignore_errors=True)           # training outputs the notebooks left behind
     if (ROOT/'nbs'/'images').is_dir(): shutil.copytree(ROOT/'nbs'/'images', proc/'images', dirs_exist_ok=True)
-    pages = sorted(p.stem for p in proc.glob('[0-9]*.ipynb'))
-    for p in proc.glob('*.ipynb'): fix_notebook(p, toc=pages if p.stem == 'index' else None)
+    order = [p.stem for p in notebooks() if p.stem != 'index']
+    nbdev_names = {re.sub(r'^\d+[a-z]?_', '', s): s for s in order}     # nbdev calls 04_train's page train.html
+    for p in proc.glob('*.ipynb'): fix_notebook(p, toc=order if p.stem == 'index' else None, pages=nbdev_names)
     # MyST-NB writes a `jupyter_execute/` folder beside the output folder: build inside _proc, then move the site.
     html = proc/'_build'/'html'
     subprocess.run([str(BIN/'sphinx-build'), '-q', '-b', 'html', '-d', str(proc/'_build'/'doctrees'),
                     '-c', str(ROOT/'tools'/'docs'), str(proc), str(html)], cwd=ROOT, check=True)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
+    source_pages(out)
     (out/'.nojekyll').touch()
     return time.time() - t0
 

@@ -24,5 +24,4 @@ html_theme = 'furo'
 html_title = f"{project} {version}"
 html_static_path = []
 html_favicon = 'favicon.svg'            # relative to this folder; without one the browser asks for /favicon.ico
-html_theme_options = {'source_repository': _s['git_url'], 'source_branch': _s['branch'], 'source_directory': 'nbs/'}
 html_show_sourcelink = False
