@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scratch_vae.idx import load_mnist, Batches
+from scratch_vae.data import load_mnist, Batches
 from scratch_vae.model import VAE
 from scratch_vae.elbo import elbo_loss, log_likelihood
-from scratch_vae.train import TrainConfig, fit, evaluate_elbo, eval_batches
+from scratch_vae.config import TrainConfig
+from scratch_vae.train import fit, mean_elbo, fixed_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,8 +131,8 @@ def main():
 
     # 4. evaluation
     m = r['model'].eval()
-    tb = eval_batches(x_test, 'none')
-    t = time.perf_counter(); evaluate_elbo(m, tb); t_elbo = time.perf_counter() - t
+    tb = fixed_batches(x_test, 'none')
+    t = time.perf_counter(); mean_elbo(m, tb); t_elbo = time.perf_counter() - t
     xs = x_test[:a.nll_images].float().div(255).view(-1, 784)
     g = torch.Generator().manual_seed(0)
     log_likelihood(m, xs[:2], k=500, generator=g)                     # warm-up

@@ -119,7 +119,7 @@ def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1
     finally: Path(tmp).unlink(missing_ok=True)
     return dest
 
-# %% ../nbs/00b_data.ipynb #57ab4fa3
+# %% ../nbs/00b_data.ipynb #e2fb49d3
 def missing_files(dataset:str, root=None, splits=('train', 'test')) -> list[str]:
     "Names of the files of `splits` of `dataset` found in none of the search folders."
     dirs = candidate_dirs(dataset, root)
@@ -129,7 +129,7 @@ def _missing_message(dataset:str, root, dest:Path, splits) -> str:
     names = missing_files(dataset, root, splits)
     return (f"{dataset}: {len(names)} file(s) missing: {', '.join(names)}.\n"
             f"Looked in: {', '.join(str(d) for d in candidate_dirs(dataset, root))}.\n"
-            f"Copy them there, e.g.: mkdir -p {dest} && cp /path/to/{dataset}/*-ubyte.gz {dest}/ "
+            f"Put them there by hand, e.g.: mkdir -p {dest} && cp /path/to/{dataset}/*-ubyte.gz {dest}/ "
             f"(see data/README.md), or set SCRATCH_VAE_DATA to a folder that holds {dataset}/.")
 
 def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, timeout:float=10.0, log=print, root=None):

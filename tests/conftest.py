@@ -60,6 +60,7 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp('site')
     r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out)], cwd=ROOT, timeout=900)
     assert 'built' in r.stdout
+    assert 'MissingIDFieldWarning' not in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
     return out
 
 

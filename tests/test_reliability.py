@@ -6,6 +6,7 @@ from safetensors.torch import save_file
 from conftest import ROOT, DATA
 import scratch_vae.train as T
 import scratch_vae.checkpoint as C
+import scratch_vae.files as F
 from scratch_vae.config import TrainConfig
 from scratch_vae.train import fit, NonFiniteLoss
 from scratch_vae.checkpoint import load_model, load_safetensors, CheckpointError
@@ -115,7 +116,7 @@ def test_disk_full_mid_run_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 def test_too_little_space_fails_before_training(tmp_path, monkeypatch):
     import shutil
-    monkeypatch.setattr(T.shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(F.shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(OSError, match='MiB free'):
         fit(TrainConfig(**QUICK, out=str(tmp_path/'run'), epochs=1), quiet=True, log=lambda s: None)
     assert not (tmp_path/'run'/'history.jsonl').exists() and not (tmp_path/'run'/'checkpoint.safetensors').exists()
