@@ -5,13 +5,15 @@ import sys
 from pathlib import Path
 import pytest
 from conftest import ROOT, run
+from nbtools import notebooks
 
-NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb'))
+NOTEBOOKS = [p.name for p in notebooks()]
 
 
 def test_all_notebooks_found():
-    assert {'index.ipynb', '00_idx.ipynb', '01_layers.ipynb', '02_model.ipynb', '03_elbo.ipynb',
-            '04_train.ipynb', '05_sample.ipynb'} <= set(NOTEBOOKS)
+    assert {'index.ipynb', '00_idx.ipynb', '00a_files.ipynb', '00b_data.ipynb', '01_layers.ipynb', '02_model.ipynb',
+            '03_elbo.ipynb', '03a_checkpoint.ipynb', '03b_config.ipynb', '04_train.ipynb', '05_pictures.ipynb',
+            '05a_cli.ipynb'} <= set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize('nb', NOTEBOOKS)
