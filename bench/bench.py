@@ -9,7 +9,7 @@ Measures, in one run, side by side:
   4. evaluation: test ELBO over 10k images, and the importance-weighted NLL with k=5000 on a subset (images/s, the
      projected full-test-set time, and its own GEMM floor);
   5. sampling throughput, and the peak resident memory of a full `scratch_vae_train` run (in a subprocess).
-Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset fashion-mnist] [--json bench/results.json]
+Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json]
 """
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -20,9 +20,22 @@ from scratch_vae.data import load_mnist, Batches
 from scratch_vae.model import VAE
 from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
-from scratch_vae.train import fit, mean_elbo, fixed_batches
+import scratch_vae.train as T
+from scratch_vae.train import fit, mean_elbo, fixed_batches, Run, train_step, make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    "The SIMD flags that decide matmul speed (AVX2, FMA, AVX-512 ...)."
+    try: flags = next(l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags'))
+    except (OSError, StopIteration): return ''
+    return ' '.join(f for f in flags if f.startswith(('avx', 'fma', 'amx')))
 
 
 def timeit(f, reps, warmup=3):
@@ -52,6 +65,29 @@ def gemm_floor(shapes, reps=200):
         a, b = torch.randn(m, k), torch.randn(n, k)
         total_t += timeit(lambda: a @ b.T, reps); total_f += 2 * m * k * n
     return total_t, total_f
+
+
+STEP_CASES = {'seed model, batch 128': dict(),
+              'seed model, batch 20': dict(batch_size=20),
+              '784-200-200-50 tanh, batch 20': dict(hidden_dims=[200, 200], latent_dim=50, activation='tanh', batch_size=20)}
+
+
+def step_times(x_train, steps=300, warmup=40, **kw):
+    "Seconds per `train_step` as `fit` runs it (hand-derived backward pass), the same by autograd, and the step's GEMM floor."
+    cfg = TrainConfig(**kw)
+    torch.manual_seed(0)
+    model = VAE(**cfg.model_config())
+    batches = Batches(x_train, cfg.batch_size, seed=0)
+    xs = [xb for _, xb in zip(range(steps + warmup), batches.iter_epoch(0))]
+    out = {}
+    for name, by_hand in (('by_hand', True), ('autograd', False)):
+        run = Run(cfg, model, make_optimizer(model, cfg.lr), torch.Generator().manual_seed(0), batches, batches, by_hand=by_hand)
+        for xb in xs[:warmup]: train_step(run, xb, 'warm-up')
+        t = time.perf_counter()
+        for xb in xs[warmup:]: train_step(run, xb, 'bench')
+        out[name] = (time.perf_counter() - t) / steps
+    out['floor'] = gemm_floor(linear_shapes(model, cfg.batch_size))[0]
+    return out
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -93,7 +129,7 @@ def peak_rss_of_training(dataset, epochs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--dataset', default='fashion-mnist', help='a dataset with its 60k train images on this machine')
+    ap.add_argument('--dataset', default='mnist', help='mnist or fashion-mnist (its 60k train images)')
     ap.add_argument('--data', default=None, help='dataset root (default: $SCRATCH_VAE_DATA, ./data)')
     ap.add_argument('--epochs', type=int, default=3, help='epochs of our loop to time (the best is reported)')
     ap.add_argument('--nll-images', type=int, default=50, help='test images for the k=5000 NLL timing')
@@ -101,9 +137,11 @@ def main():
     ap.add_argument('--json', default=str(ROOT/'bench'/'results.json'), help='where to write the results')
     a = ap.parse_args()
     torch.manual_seed(0)
-    res = dict(machine=dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+    res = dict(machine=dict(cpu=cpu_model(), flags=cpu_flags(), cores=os.cpu_count(),
                             torch=torch.__version__, threads=torch.get_num_threads(), python=platform.python_version()),
                dataset=a.dataset)
+    print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
     x_train, _ = load_mnist('train', a.dataset, a.data)
     x_test, _ = load_mnist('test', a.dataset, a.data)
     n, bs = len(x_train), 128
@@ -117,12 +155,28 @@ def main():
           f"per epoch = {res['gemm']['floor_epoch_s']:.2f} s", flush=True)
 
     # 2. our training loop: the real fit(), default config
-    with tempfile.TemporaryDirectory() as d:
-        r = fit(TrainConfig(dataset=a.dataset, data=a.data, out=d, epochs=a.epochs), quiet=True, log=lambda s: None)
+    extras, real_end = [], T.end_epoch
+    def timed_end(*args, **kw):                         # the per-epoch extras: test ELBO, history, checkpoint
+        t0 = time.perf_counter(); real_end(*args, **kw); extras.append(time.perf_counter() - t0)
+    T.end_epoch = timed_end
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            r = fit(TrainConfig(dataset=a.dataset, data=a.data, out=d, epochs=a.epochs), quiet=True, log=lambda s: None)
+    finally: T.end_epoch = real_end
     secs = [h['seconds'] for h in r['history']]
     best = min(secs)
-    res['train'] = dict(epoch_s=best, epochs_s=secs, images_per_s=n / best, ratio_to_floor=best / res['gemm']['floor_epoch_s'])
-    print(f"our epoch: {best:.2f} s ({n / best:,.0f} images/s), {res['train']['ratio_to_floor']:.2f}× the GEMM floor", flush=True)
+    res['train'] = dict(epoch_s=best, epochs_s=secs, images_per_s=n / best, ratio_to_floor=best / res['gemm']['floor_epoch_s'],
+                        extras_s=extras, extras_share=min(extras) / best)
+    print(f"our epoch: {best:.2f} s ({n / best:,.0f} images/s), {res['train']['ratio_to_floor']:.2f}× the GEMM floor; "
+          f"per-epoch extras (test ELBO, history, checkpoint) {min(extras):.2f} s = {min(extras) / best:.1%} of the steps", flush=True)
+
+    # 2b. one training step against its own GEMM floor: three cases, by hand and by autograd
+    res['steps'] = {}
+    for name, kw in STEP_CASES.items():
+        s = step_times(x_train, **kw)
+        res['steps'][name] = dict(s, ratio_by_hand=s['by_hand'] / s['floor'], ratio_autograd=s['autograd'] / s['floor'])
+        print(f"step, {name}: floor {s['floor'] * 1e3:.3f} ms; by hand {s['by_hand'] * 1e3:.3f} ms "
+              f"({s['by_hand'] / s['floor']:.2f}×); autograd {s['autograd'] * 1e3:.3f} ms ({s['autograd'] / s['floor']:.2f}×)", flush=True)
 
     # 3. the conventional per-item pipeline
     conv = conventional_epoch(x_train)
@@ -158,6 +212,10 @@ def main():
             ('epoch floor (matmuls alone), s', f"{res['gemm']['floor_epoch_s']:.2f}"),
             ('our epoch, s', f"{best:.2f}"),
             ('our epoch / floor', f"{res['train']['ratio_to_floor']:.2f}×"),
+            ('per-epoch extras (test ELBO, history, checkpoint) / steps', f"{res['train']['extras_share']:.1%}"),
+            ('step / its GEMM floor, seed model, batch 128: by hand (autograd)', f"{res['steps']['seed model, batch 128']['ratio_by_hand']:.2f}× ({res['steps']['seed model, batch 128']['ratio_autograd']:.2f}×)"),
+            ('step / its GEMM floor, seed model, batch 20: by hand (autograd)', f"{res['steps']['seed model, batch 20']['ratio_by_hand']:.2f}× ({res['steps']['seed model, batch 20']['ratio_autograd']:.2f}×)"),
+            ('step / its GEMM floor, 784-200-200-50 tanh, batch 20: by hand (autograd)', f"{res['steps']['784-200-200-50 tanh, batch 20']['ratio_by_hand']:.2f}× ({res['steps']['784-200-200-50 tanh, batch 20']['ratio_autograd']:.2f}×)"),
             ('our training, images/s', f"{n / best:,.0f}"),
             ('conventional per-item pipeline epoch, s', f"{conv:.2f}"),
             ('speed-up over conventional', f"{conv / best:.2f}×"),

@@ -67,11 +67,11 @@ def test_kill9_never_leaves_a_broken_checkpoint(tmp_path):
 
 
 def _nan_after(n):
-    real, calls = T.elbo_loss, [0]
+    real, calls = T.loss_and_grads, [0]
     def fake(*a, **k):
         calls[0] += 1
-        loss, parts = real(*a, **k)
-        return (loss * float('nan'), parts) if calls[0] == n else (loss, parts)
+        loss, sums = real(*a, **k)
+        return (loss * float('nan'), sums) if calls[0] == n else (loss, sums)
     return fake
 
 
@@ -79,14 +79,14 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     out = tmp_path/'run'
     fit(TrainConfig(**QUICK, out=str(out), epochs=1), quiet=True, log=lambda s: None)
     before = (out/'checkpoint.safetensors').read_bytes()
-    monkeypatch.setattr(T, 'elbo_loss', _nan_after(5))
+    monkeypatch.setattr(T, 'loss_and_grads', _nan_after(5))
     with pytest.raises(NonFiniteLoss, match=r'epoch 2, step 5/16: loss nan'):
         fit(TrainConfig(**QUICK, out=str(out), epochs=2), resume=True, quiet=True, log=lambda s: None)
     assert (out/'checkpoint.safetensors').read_bytes() == before
 
 
 def test_nan_skip_counts(tmp_path, monkeypatch):
-    monkeypatch.setattr(T, 'elbo_loss', _nan_after(3))
+    monkeypatch.setattr(T, 'loss_and_grads', _nan_after(3))
     logs = []
     r = fit(TrainConfig(**QUICK, out=str(tmp_path/'run'), epochs=1, on_nan='skip'), quiet=True, log=logs.append)
     assert r['history'][0]['skipped'] == 1 and '[1 non-finite steps skipped]' in logs[-1]
