@@ -14,7 +14,7 @@ from .model import ACTIVATIONS
 from .elbo import LIKELIHOODS
 
 # %% auto #0
-__all__ = ['MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'resume_conflicts', 'pick_device']
+__all__ = ['LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'lr_at', 'resume_conflicts', 'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 def setting(default, help:str, **kw):
@@ -22,7 +22,7 @@ def setting(default, help:str, **kw):
     if isinstance(default, list): return field(default_factory=lambda: list(default), metadata=dict(help=help, **kw))
     return field(default=default, metadata=dict(help=help, **kw))
 
-# %% ../nbs/03b_config.ipynb #d6d55aa2
+# %% ../nbs/03b_config.ipynb #9898cf7a
 @dataclass
 class TrainConfig:
     "Everything that determines a training run; each field is a `scratch_vae_train` flag. Defaults are the seed's."
@@ -44,6 +44,8 @@ class TrainConfig:
     device: str = setting('auto', "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     limit: int|None = setting(None, "use only the first N train and test images (quick runs)")
     on_nan: str = setting('stop', "on a NaN/inf loss or gradient: stop, or skip the step (counted)")
+    adam_eps: float = setting(1e-8, "Adam's epsilon (Burda et al. 2016 use 1e-4)")
+    lr_schedule: str = setting('constant', "constant, or iwae: 3^i epochs at lr·10^(-i/7), i = 0, 1, ... (Burda et al. 2016)")
 
     def __post_init__(self):
         if isinstance(self.hidden_dims, int): self.hidden_dims = [self.hidden_dims]
@@ -54,7 +56,7 @@ class TrainConfig:
     def model_config(self) -> dict: return dict(input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
                                                 latent_dim=self.latent_dim, activation=self.activation)
 
-# %% ../nbs/03b_config.ipynb #8ef84866
+# %% ../nbs/03b_config.ipynb #86faf778
 @patch
 def validate(self:TrainConfig):
     "Raise `ValueError` naming the first bad field."
@@ -73,6 +75,18 @@ def validate(self:TrainConfig):
     if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1): bad('limit', "must be a positive integer or None")
     if self.on_nan not in ('stop', 'skip'): bad('on_nan', "use 'stop' or 'skip'")
     if not isinstance(self.seed, int) or self.seed < 0: bad('seed', "must be a non-negative integer")
+    if not (isinstance(self.adam_eps, (int, float)) and math.isfinite(self.adam_eps) and self.adam_eps > 0): bad('adam_eps', "must be a finite number > 0")
+    if self.lr_schedule not in LR_SCHEDULES: bad('lr_schedule', f"use one of {', '.join(LR_SCHEDULES)}")
+
+# %% ../nbs/03b_config.ipynb #022b0123
+LR_SCHEDULES = ('constant', 'iwae')
+
+def lr_at(cfg:TrainConfig, epoch:int) -> float:
+    "The learning rate of (0-based) `epoch` under `cfg.lr_schedule`."
+    if cfg.lr_schedule == 'constant': return cfg.lr
+    stage, end = 0, 1
+    while epoch >= end and stage < 7: stage += 1; end += 3**stage
+    return cfg.lr * 10 ** (-stage / 7)
 
 # %% ../nbs/03b_config.ipynb #62271e58
 MAY_CHANGE_ON_RESUME = ('epochs', 'out', 'device', 'data')
