@@ -118,13 +118,17 @@ def conventional_epoch(x_train):
 
 
 def peak_rss_of_training(dataset, epochs):
-    "Peak RSS (MiB) of a `scratch_vae_train` subprocess, read from the kernel's accounting of children."
+    "Peak RSS (MiB) of a `scratch_vae_train` run in a fresh process, as the kernel's VmHWM of that process.
+
+    (Not `ru_maxrss` of children: Linux carries the peak over `exec`, so a child forked from this large benchmark
+    process would report the benchmark's own size.)"
     with tempfile.TemporaryDirectory() as d:
-        cmd = [str(Path(sys.executable).parent/'scratch_vae_train'), '--dataset', dataset, '--epochs', str(epochs),
-               '--out', d, '--quiet']
+        code = ("import sys\nfrom scratch_vae.cli import train_cli\ntry: train_cli(sys.argv[1:])\n"
+                "finally: print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)")
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
-        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t
+        r = subprocess.run([sys.executable, '-c', code, '--dataset', dataset, '--epochs', str(epochs), '--out', d, '--quiet'],
+                           check=True, capture_output=True, text=True, cwd=ROOT)
+        return int(r.stderr.strip().splitlines()[-1]) / 1024, time.perf_counter() - t
 
 
 def main():

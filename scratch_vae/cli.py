@@ -79,11 +79,12 @@ def train_cmd(resume:bool=False, quiet:bool=False, **given) -> dict:
     for p in save_pictures(res['model'], cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
     return res
 
-# %% ../nbs/05a_cli.ipynb #70fd9af5
+# %% ../nbs/05a_cli.ipynb #641538b3
 @dataclass
 class EvaluateArgs:
     "The flags of `scratch_vae_evaluate`."
-    out: str|None = setting(None, "run directory (default: runs/<dataset>)")
+    out: str|None = setting(None, "run directory: the model, and where evaluation.json goes (default: runs/<dataset>)")
+    weights: str|None = setting(None, "the model to evaluate instead: a weights file, or pretrained:NAME (shipped in weights/)")
     dataset: str = setting('mnist', "mnist or fashion-mnist")
     data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
     k: int = setting(5000, "importance samples per image for the NLL")
@@ -99,7 +100,8 @@ class EvaluateArgs:
 def evaluate_cmd(**flags) -> dict:
     "`scratch_vae_evaluate`: test-set ELBO and importance-weighted NLL of a run, printed and written to evaluation.json."
     a = EvaluateArgs(**flags)
-    model, meta = load_model_and_meta(a.out, pick_device(a.device))
+    model, meta = load_model_and_meta(a.weights or a.out, pick_device(a.device))
+    Path(a.out).mkdir(parents=True, exist_ok=True)
     x, _ = load_mnist('test', a.dataset, a.data)
     if a.limit: x = x[:a.limit]
     setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
@@ -111,11 +113,12 @@ def evaluate_cmd(**flags) -> dict:
     print(f"wrote {Path(a.out)/'evaluation.json'}")
     return res
 
-# %% ../nbs/05a_cli.ipynb #67c9c375
+# %% ../nbs/05a_cli.ipynb #3670b354
 @dataclass
 class ReconstructArgs:
     "The flags of `scratch_vae_reconstruct`."
-    out: str|None = setting(None, "run directory (default: runs/<dataset>)")
+    out: str|None = setting(None, "run directory: the model, and where the picture goes (default: runs/<dataset>)")
+    weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
     dataset: str = setting('mnist', "mnist or fashion-mnist: the test images to reconstruct")
     data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
     n: int = setting(10, "images per row (two pairs of rows)")
@@ -129,7 +132,8 @@ class ReconstructArgs:
 @dataclass
 class SampleArgs:
     "The flags of `scratch_vae_sample`."
-    out: str|None = setting(None, "run directory (default: runs/<dataset>)")
+    out: str|None = setting(None, "run directory: the model, and where the picture goes (default: runs/<dataset>)")
+    weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
     dataset: str = setting('mnist', "the dataset the run was trained on (for the default --out)")
     n: int = setting(64, "number of samples")
     nrow: int = setting(8, "samples per row")
@@ -143,7 +147,8 @@ class SampleArgs:
 def reconstruct_cmd(**flags) -> Path:
     "`scratch_vae_reconstruct`: a grid of test images above their reconstructions."
     a = ReconstructArgs(**flags)
-    model = load_model(a.out, pick_device(a.device))
+    model = load_model(a.weights or a.out, pick_device(a.device))
+    Path(a.out).mkdir(parents=True, exist_ok=True)
     x, _ = load_mnist('test', a.dataset, a.data)
     if not 0 <= a.start <= len(x) - 2*a.n: raise ValueError(f"--start must be in 0..{len(x) - 2*a.n} for n={a.n}, got {a.start}")
     p = save_figure(reconstruction_figure(model, x[a.start:], a.n), a.file or Path(a.out)/'reconstructions.png')
@@ -153,7 +158,8 @@ def reconstruct_cmd(**flags) -> Path:
 def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)
-    model = load_model(a.out, pick_device(a.device))
+    model = load_model(a.weights or a.out, pick_device(a.device))
+    Path(a.out).mkdir(parents=True, exist_ok=True)
     p = save_figure(sample_figure(model, a.n, a.seed, a.nrow), a.file or Path(a.out)/'samples.png')
     print(f"wrote {p}")
     return p

@@ -46,7 +46,7 @@ def read_bytes(path, max_bytes:int=MAX_IDX_BYTES) -> bytes:
     if len(data) > max_bytes: raise IDXError(path, f"is (or decompresses to) more than {max_bytes:,} bytes")
     return data
 
-# %% ../nbs/00_idx.ipynb #4999ccf8
+# %% ../nbs/00_idx.ipynb #927c68b1
 def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:
     "Read and check the IDX header from the open binary stream `f`: `(dtype, shape)`, before any payload is read."
     head = f.read(4)
@@ -72,7 +72,7 @@ def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool
         raise IDXError(path, f"header declares shape {dims} of {dtype.name}: {n:,} bytes, more than the {max_bytes:,} this reader accepts")
     buf, got = np.empty(n, np.uint8), 0               # not zero-filled: pages are committed as data arrives
     view = memoryview(buf)
-    while got < n and (k := f.readinto(view[got:])): got += k
+    while got < n and (k := f.readinto(view[got:got + (1 << 20)])): got += k     # 1 MiB at a time: gzip copies via a buffer
     if got < n: raise IDXError(path, f"truncated payload: shape {dims} of {dtype.name} needs {n:,} bytes, found {got:,}")
     extra = len(f.read(1 << 16))                      # a bounded look past the end: the file must stop here
     if extra: raise IDXError(path, f"{extra:,}{'+' if extra == 1 << 16 else ''} trailing bytes after the payload of shape {dims} ({n:,} bytes)")
