@@ -9,7 +9,7 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX and datasets', '00a_files': 'Wri
          '00b_data': 'Datasets', '01_layers': 'The linear layer', '02_model': 'The VAE', '03_elbo': 'The ELBO',
          '03a_checkpoint': 'Checkpoints and weight files', '03b_config': 'The config', '04_train': 'Training',
          '05_pictures': 'Pictures', '05a_cli': 'The command line'}
-MIN_IMAGES = {'index': 3, '00b_data': 2, '05_pictures': 7}
+MIN_IMAGES = {'index': 9, '00b_data': 2, '05_pictures': 7}
 
 
 class Page(HTMLParser):

@@ -1,5 +1,6 @@
 """README.md is the rendered index notebook; its two commands are what CI runs, verbatim; its Python block runs."""
 import os, re, subprocess, sys
+from pathlib import Path
 from conftest import ROOT, DATA, run
 
 TEST_COMMAND = 'pip install -e ".[dev]" && pytest'
@@ -41,5 +42,9 @@ def test_readme_python_blocks_run(tmp_path):
 def test_readme_explains_the_seed_once_and_captions_fashion_pictures():
     text = readme()
     assert text.count('**the seed**') == 1 and 'original design document' in text
-    for alt, src in re.findall(r'!\[([^\]]*)\]\(([^)]*)\)', text): assert 'Fashion-MNIST' in alt, (alt, src)   # until MNIST pictures replace them
+    pictures = re.findall(r'!\[([^\]]*)\]\(([^)]*)\)', text)
+    assert len(pictures) >= 8
+    for alt, src in pictures:                                     # each caption says which dataset it shows
+        assert ('Fashion-MNIST' in alt) == Path(src).name.startswith('fashion-') and 'MNIST' in alt, (alt, src)
+        assert (ROOT/src).is_file(), src
     assert "cannot be downloaded" not in text
