@@ -118,10 +118,10 @@ def conventional_epoch(x_train):
 
 
 def peak_rss_of_training(dataset, epochs):
-    "Peak RSS (MiB) of a `scratch_vae_train` run in a fresh process, as the kernel's VmHWM of that process.
+    """Peak RSS (MiB) of a `scratch_vae_train` run in a fresh process, as the kernel's VmHWM of that process.
 
     (Not `ru_maxrss` of children: Linux carries the peak over `exec`, so a child forked from this large benchmark
-    process would report the benchmark's own size.)"
+    process would report the benchmark's own size.)"""
     with tempfile.TemporaryDirectory() as d:
         code = ("import sys\nfrom scratch_vae.cli import train_cli\ntry: train_cli(sys.argv[1:])\n"
                 "finally: print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)")
