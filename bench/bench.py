@@ -11,7 +11,7 @@ Measures, in one run, side by side:
   5. sampling throughput, and the peak resident memory of a full `scratch_vae_train` run (in a subprocess).
 Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json]
 """
-import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
+import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -195,7 +195,7 @@ def main():
     g = torch.Generator().manual_seed(0)
     log_likelihood(m, xs[:2], k=500, generator=g)                     # warm-up
     t = time.perf_counter(); log_likelihood(m, xs, k=5000, generator=g); t_nll = time.perf_counter() - t
-    rows = 2**15                                                      # log_likelihood's default chunk of decoder rows
+    rows = inspect.signature(log_likelihood).parameters['max_rows'].default   # its chunk of decoder rows
     t_dec, f_dec = gemm_floor(linear_shapes(VAE().decoder, rows, backward=False), reps=5)
     nll_floor_per_image = t_dec * 5000 / rows
     res['eval'] = dict(elbo_10k_s=t_elbo, elbo_images_per_s=len(x_test) / t_elbo,

@@ -23,7 +23,7 @@ def supports(model:VAE, likelihood:str='bernoulli', k:int=1) -> bool:
 # %% ../nbs/03c_backprop.ipynb #6d4660e1
 def _layers(seq) -> list: return [m for m in seq if hasattr(m, 'weight')]
 
-def _forward(model:VAE, x:torch.Tensor, generator=None) -> dict:
+def _forward(model:VAE, x:torch.Tensor, generator=None, eps=None) -> dict:
     "The forward pass of `model` on float images `x` `[B, 784]`, keeping every intermediate the backward pass uses."
     act = _ACTIVATION[model.activation]
     hs = [x]
@@ -31,7 +31,7 @@ def _forward(model:VAE, x:torch.Tensor, generator=None) -> dict:
     W = torch.cat([model.mu.weight, model.logvar.weight]); b = torch.cat([model.mu.bias, model.logvar.bias])
     mu, s = torch.addmm(b, hs[-1], W.t()).split(model.latent_dim, 1)
     logvar = s.clamp(LOGVAR_MIN, LOGVAR_MAX)
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)   # as VAE.reparameterize draws it
+    if eps is None: eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)   # as VAE.reparameterize draws it
     std = torch.exp(0.5 * logvar)
     gs = [mu + std * eps]
     *hidden, out = _layers(model.decoder)
@@ -47,9 +47,9 @@ def _linear_backward(lin, dy:torch.Tensor, u:torch.Tensor, need_input:bool=True)
     return dy @ lin.weight if need_input else None
 
 @torch.no_grad()
-def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None) -> tuple[torch.Tensor, torch.Tensor]:
     "Batch-mean −ELBO of `model` on float `x` `[B, 784]` and every parameter's `.grad`, by hand: `(loss, sums)`, sums = (Σ recon, Σ KL, B·loss)."
-    f, B, da = _forward(model, x, generator), x.shape[0], _DERIVATIVE[model.activation]
+    f, B, da = _forward(model, x, generator, eps), x.shape[0], _DERIVATIVE[model.activation]
     mu, logvar, logits = f['mu'], f['logvar'], f['logits']
     recon = (F.softplus(logits) - x * logits).sum(1)                       # −log p(x|z), per image
     kl = 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(1)

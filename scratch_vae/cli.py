@@ -11,6 +11,7 @@ from .files import atomic_write_bytes
 from .data import load_mnist
 from .checkpoint import load_model_and_meta, read_layout
 from .config import TrainConfig, setting, MAY_CHANGE_ON_RESUME, pick_device
+from .distributed import init_distributed, finish_distributed, is_main
 from .train import fit, evaluate, read_history, NonFiniteLoss, TrainingInterrupted
 from .pictures import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
 
@@ -72,11 +73,15 @@ def _save_loss_curve(cfg:TrainConfig):
 def train_cmd(resume:bool=False, quiet:bool=False, **given) -> dict:
     "`scratch_vae_train`: train per the flags `given`, then draw the loss curve and the run's pictures."
     cfg = train_config(given, resume)
-    print(f"Training {cfg.dataset} → {cfg.out} (losses in nats per image)")
+    init_distributed(pick_device(cfg.device))              # started by torchrun: join its group; rank 0 speaks and writes
+    if is_main(): print(f"Training {cfg.dataset} → {cfg.out} (losses in nats per image)")
     try: res = fit(cfg, resume=resume, quiet=quiet, log=lambda s: print(s, flush=True))
-    except TrainingInterrupted: _save_loss_curve(cfg); raise
-    _save_loss_curve(cfg)
-    for p in save_pictures(res['model'], cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
+    except TrainingInterrupted:
+        if is_main(): _save_loss_curve(cfg)
+        raise
+    if is_main():
+        _save_loss_curve(cfg)
+        for p in save_pictures(res['model'], cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
     return res
 
 # %% ../nbs/05a_cli.ipynb #ffed5f8a
@@ -111,12 +116,14 @@ class EvaluateArgs(ModelArgs):
 def evaluate_cmd(**flags) -> dict:
     "`scratch_vae_evaluate`: test-set ELBO and importance-weighted NLL of a run, printed and written to evaluation.json."
     a = EvaluateArgs(**flags)
+    init_distributed(pick_device(a.device))                # under torchrun the test set is shared out over the ranks
     model, meta = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if a.limit: x = x[:a.limit]
     setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
     res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
     res['dataset'] = a.dataset
+    if not is_main(): return res
     print(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
     atomic_write_bytes(Path(a.out)/'evaluation.json', json.dumps(res, indent=2).encode())
@@ -172,6 +179,7 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None):
     except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
     except KeyboardInterrupt: print(f"{prog}: interrupted before training started; nothing was written", file=sys.stderr); sys.exit(130)
     except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+    finally: finish_distributed()                           # leave torchrun's process group, if in one
 
 def train_cli(argv=None):
     "Console entry point of `scratch_vae_train` (returns nothing: a console script's return value becomes its exit status)."

@@ -45,38 +45,38 @@ class ELBO(NamedTuple):
     log_lik: torch.Tensor
     kl: torch.Tensor
 
-def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None) -> ELBO:
+def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None, eps=None) -> ELBO:
     "Per-example (β-)ELBO of `model` on images `x` (uint8 or [0, 1]) with one reparameterized sample: `ELBO(elbo, log_lik, kl)`."
     x = model.flat_input(x)
-    logits, mu, logvar = model(x, generator)
+    logits, mu, logvar = model(x, generator, eps)
     log_lik = LIKELIHOODS[likelihood](logits, x)
     kl = kl_divergence(mu, logvar)
     return ELBO(log_lik - beta * kl, log_lik, kl)
 
-def elbo_loss(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None):
+def elbo_loss(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None, eps=None):
     "`(loss, parts)`: the batch mean of −ELBO in nats per image (a positive loss), and the per-example `ELBO` parts."
-    parts = elbo(model, x, beta, likelihood, generator)
+    parts = elbo(model, x, beta, likelihood, generator, eps)
     return -parts.elbo.mean(), parts
 
 # %% ../nbs/03_elbo.ipynb #b5907548
-def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, mu_logvar=None) -> torch.Tensor:
-    "Importance log-weights $\\log p(x, z_i) - \\log q(z_i \\mid x)$, shape `[k, N]`, for `k` samples per image."
+def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, mu_logvar=None, eps=None) -> torch.Tensor:
+    "Importance log-weights $\\log p(x, z_i) - \\log q(z_i \\mid x)$, shape `[k, N]`, for `k` samples per image (noise `eps` `[k, N, d]` if given)."
     x = model.flat_input(x)
     mu, logvar = model.encode(x) if mu_logvar is None else mu_logvar
-    eps = torch.randn((k,) + mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    if eps is None: eps = torch.randn((k,) + mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps                                  # [k, N, d]
     logits = model.decode(z.reshape(-1, mu.shape[-1])).reshape(k, x.shape[0], -1)
     log_px = LIKELIHOODS[likelihood](logits, x)                               # [k, N]
     return log_px - 0.5 * (z.pow(2) - eps.pow(2) - logvar).sum(-1)
 
-def iwae_bound(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None) -> torch.Tensor:
+def iwae_bound(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, eps=None) -> torch.Tensor:
     "Per-example importance-weighted bound $\\mathcal L_k$ (one draw), differentiable: the IWAE objective."
-    return torch.logsumexp(log_weights(model, x, k, likelihood, generator), 0) - math.log(k)
+    return torch.logsumexp(log_weights(model, x, k, likelihood, generator, eps=eps), 0) - math.log(k)
 
 # %% ../nbs/03_elbo.ipynb #8448258e
 @torch.inference_mode()
 def log_likelihood(model, x:torch.Tensor, k:int=5000, likelihood:str='bernoulli', generator=None,
-                   batch_size:int=100, max_rows:int=2**15) -> torch.Tensor:
+                   batch_size:int=100, max_rows:int=2**11) -> torch.Tensor:
     "Per-example importance-weighted estimate of $\\log p(x)$ with `k` samples, computed in bounded-memory chunks."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
     x = model.flat_input(x)

@@ -4,11 +4,11 @@
 
 # %% ../nbs/00a_files.ipynb #05e53a31
 from __future__ import annotations
-import os, shutil, tempfile
+import fcntl, os, shutil, socket, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write_bytes', 'check_writable']
+__all__ = ['atomic_write_bytes', 'check_writable', 'RunLocked', 'RunLock']
 
 # %% ../nbs/00a_files.ipynb #0c65d3f4
 def _umask() -> int:
@@ -37,3 +37,34 @@ def check_writable(out:Path, need_bytes:int):
     except OSError as e: raise OSError(e.errno, f"output directory {out} is not writable: {e.strerror or e}") from None
     free = shutil.disk_usage(out).free
     if free < need_bytes: raise OSError(28, f"output directory {out} has {free/2**20:.1f} MiB free; a run needs about {need_bytes/2**20:.1f} MiB")
+
+# %% ../nbs/00a_files.ipynb #ca331cf8
+class RunLocked(OSError): "Another job holds the run directory's lock."
+
+class RunLock:
+    "An exclusive advisory lock (`flock`) on the run directory `out`, held from `acquire()` to `release()` or process exit."
+    def __init__(self, out): self.path, self.fd, self.stale = Path(out)/'.lock', None, None
+
+    def acquire(self) -> 'RunLock':
+        "Take the lock, or raise `RunLocked` naming its holder; `self.stale` is set if a dead job's lock was taken over."
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode(errors='replace').strip() or 'a job that is starting'
+            os.close(fd)
+            raise RunLocked(f"{self.path.parent} is in use by another training job ({holder}); "
+                            "wait for it to finish, or choose another --out") from None
+        self.stale = os.pread(fd, 256, 0).decode(errors='replace').strip() or None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self):
+        "Empty the lock file and release the lock (idempotent)."
+        if self.fd is None: return
+        os.ftruncate(self.fd, 0); fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *a): self.release()

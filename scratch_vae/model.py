@@ -68,9 +68,9 @@ def encode(self:VAE, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 # %% ../nbs/02_model.ipynb #1829cecd
 @patch
-def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None) -> torch.Tensor:
-    "$z = \\mu + \\exp(\\frac12\\log\\sigma^2)\\,\\varepsilon$ with $\\varepsilon \\sim \\mathcal N(0, I)$."
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None, eps:torch.Tensor|None=None) -> torch.Tensor:
+    "$z = \\mu + \\exp(\\frac12\\log\\sigma^2)\\,\\varepsilon$ with $\\varepsilon \\sim \\mathcal N(0, I)$ (drawn from `generator` unless `eps` is given)."
+    if eps is None: eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
 # %% ../nbs/02_model.ipynb #d9bc604e
@@ -80,10 +80,10 @@ def decode(self:VAE, z:torch.Tensor) -> torch.Tensor:
     return self.decoder(z)
 
 @patch
-def forward(self:VAE, x:torch.Tensor, generator:torch.Generator|None=None):
-    "`(logits, mu, logvar)` for a batch `x`, with one reparameterized sample per image."
+def forward(self:VAE, x:torch.Tensor, generator:torch.Generator|None=None, eps:torch.Tensor|None=None):
+    "`(logits, mu, logvar)` for a batch `x`, with one reparameterized sample per image (noise `eps` if given)."
     mu, logvar = self.encode(x)
-    return self.decode(self.reparameterize(mu, logvar, generator)), mu, logvar
+    return self.decode(self.reparameterize(mu, logvar, generator, eps)), mu, logvar
 
 # %% ../nbs/02_model.ipynb #f85e0336
 @patch

@@ -9,19 +9,20 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from tqdm import tqdm
-from .files import atomic_write_bytes, check_writable
+from .files import atomic_write_bytes, check_writable, RunLock
 from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, DATASETS
 from .model import VAE
 from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, resume_conflicts, pick_device, lr_at
+from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, all_reduce_sum, init_distributed
 from .checkpoint import (save_model, load_model, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history)
 
 # %% auto #0
-__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'fixed_batches', 'mean_elbo', 'log_line',
-           'progress', 'Run', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step', 'train_epoch',
-           'end_epoch', 'fit', 'evaluate']
+__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'fixed_batches', 'elbo_sums', 'mean_elbo',
+           'log_line', 'progress', 'Run', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step',
+           'train_epoch', 'end_epoch', 'fit', 'evaluate']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
@@ -58,14 +59,19 @@ def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
     return Batches(images, bs=1000, shuffle=False, seed=seed, binarize='none' if binarize == 'none' else 'static', device=device)
 
 @torch.inference_mode()
-def mean_elbo(model, batches:Batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> dict:
-    "Mean `recon` (= −log p(x|z)), `kl` and `loss` (= −ELBO) over `batches`, nats per image, one seeded sample per image."
+def elbo_sums(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> torch.Tensor:
+    "`[Σ log p(x|z), Σ KL, n]` (float64) over `batches` (a `Batches`, or a list of image tensors), one seeded sample per image."
     g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    sums, n = torch.zeros(2, dtype=torch.float64), 0
-    for xb in batches.iter_epoch(0):
+    sums = torch.zeros(3, dtype=torch.float64)
+    for xb in (batches.iter_epoch(0) if isinstance(batches, Batches) else batches):
         p = elbo(model, xb, beta, likelihood, g)
-        sums += torch.stack([p.log_lik.sum(), p.kl.sum()]).double().cpu(); n += len(xb)
-    recon, kl = (-sums[0] / n).item(), (sums[1] / n).item()
+        sums += torch.stack([p.log_lik.sum().double().cpu(), p.kl.sum().double().cpu(), torch.tensor(len(xb), dtype=torch.float64)])
+    return sums
+
+def mean_elbo(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> dict:
+    "Mean `recon` (= −log p(x|z)), `kl` and `loss` (= −ELBO) over `batches`, nats per image, one seeded sample per image."
+    s = elbo_sums(model, batches, beta, likelihood, seed)
+    recon, kl = (-s[0] / s[2]).item(), (s[1] / s[2]).item()
     return dict(recon=recon, kl=kl, loss=recon + beta * kl)
 
 # %% ../nbs/04_train.ipynb #1d3a21c1
@@ -102,6 +108,7 @@ class Run:
     step: int = 0                                   # batches of that epoch already done (after a mid-epoch interrupt)
     partial: dict = field(default_factory=dict)     # that epoch's running sums
     by_hand: bool = False                           # gradients from `elbo_backward` (03c_backprop), not autograd
+    lock: RunLock|None = None                       # rank 0's lock on the run directory while it trains
 
     @property
     def out(self) -> Path: return Path(self.cfg.out)
@@ -129,7 +136,8 @@ def resume_run(run:Run, log=print):
 def start_run(cfg:TrainConfig, resume:bool=False, log=print) -> Run:
     "A ready `Run`: data loaded, model built (and restored with `resume`), run directory checked; `config.json` written last."
     cfg.validate()
-    device = pick_device(cfg.device)
+    device = init_distributed(pick_device(cfg.device))     # joins torchrun's process group, if started by torchrun
+    check_batch_size(cfg.batch_size)
     if resume and not (Path(cfg.out)/'checkpoint.safetensors').is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {cfg.out}/ (is --out right? without --resume a new run starts)")
     x_train, x_test = load_images(cfg, log)
@@ -139,30 +147,49 @@ def start_run(cfg:TrainConfig, resume:bool=False, log=print) -> Run:
               Batches(x_train, cfg.batch_size, shuffle=True, seed=cfg.seed, binarize=cfg.binarize, device=device),
               fixed_batches(x_test, cfg.binarize, cfg.seed, device), by_hand=supports(model, cfg.likelihood, cfg.k))
     if resume: resume_run(run, log)
-    check_writable(run.out, need_bytes=8 * 4 * sum(p.numel() for p in model.parameters()) + (16 << 20))
-    for stale in run.out.glob('.*.tmp'): stale.unlink(missing_ok=True)    # left by a writer that was killed mid-write
-    atomic_write_bytes(run.out/'config.json', json.dumps(asdict(cfg), indent=2).encode())
+    if is_main():                                 # rank 0 alone writes the run directory, and holds its lock meanwhile
+        check_writable(run.out, need_bytes=8 * 4 * sum(p.numel() for p in model.parameters()) + (16 << 20))
+        run.lock = RunLock(run.out).acquire()
+        if run.lock.stale: log(f"{run.out} was locked by a job that died ({run.lock.stale}); taking it over")
+        try:
+            for stale in run.out.glob('.*.tmp'): stale.unlink(missing_ok=True)    # left by a writer killed mid-write
+            atomic_write_bytes(run.out/'config.json', json.dumps(asdict(cfg), indent=2).encode())
+        except BaseException: run.lock.release(); raise
     run.history = read_history(run.out/'history.jsonl', upto=run.epoch)
     return run
 
 # %% ../nbs/04_train.ipynb #d98b479a
 def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(loss, sums)`: the batch-mean loss (−ELBO, or −IWAE bound for `k` > 1) with every `.grad` set, and the batch's (Σ recon, Σ KL, B·loss)."
-    cfg = run.cfg
-    if run.by_hand: return elbo_backward(run.model, xb, cfg.beta, run.gen)
+    "`(loss, sums)` of this process's rows of the batch `xb` (all of it in one process): the mean loss (−ELBO, or −IWAE bound for `k` > 1) with every `.grad` set, and (Σ recon, Σ KL, rows·loss)."
+    cfg, rows = run.cfg, shard_rows(len(xb))
+    x, eps = xb[rows], None
+    if world()[1] > 1:      # the noise of the whole batch, this rank's rows of it: the generator moves as in one process
+        shape = (len(xb), run.model.latent_dim) if cfg.k == 1 else (cfg.k, len(xb), run.model.latent_dim)
+        noise = torch.randn(shape, generator=run.gen, device=xb.device, dtype=xb.dtype)
+        eps = noise[rows] if cfg.k == 1 else noise[:, rows]
+    if len(x) == 0:         # a rank with no rows of a short last batch contributes nothing
+        for p in run.model.parameters(): p.grad = torch.zeros_like(p)
+        return torch.zeros((), device=xb.device), torch.zeros(3, dtype=torch.float64, device=xb.device)
+    if run.by_hand: return elbo_backward(run.model, x, cfg.beta, run.gen, eps)
     run.opt.zero_grad(set_to_none=True)
     if cfg.k == 1:
-        loss, parts = elbo_loss(run.model, xb, cfg.beta, cfg.likelihood, run.gen)
-        sums = torch.stack([-parts.log_lik.sum(), parts.kl.sum(), loss * len(xb)])
+        loss, parts = elbo_loss(run.model, x, cfg.beta, cfg.likelihood, run.gen, eps)
+        sums = torch.stack([-parts.log_lik.sum(), parts.kl.sum(), loss * len(x)])
     else:
-        loss = -iwae_bound(run.model, xb, cfg.k, cfg.likelihood, run.gen).mean()
-        sums = torch.stack([loss * 0, loss * 0, loss * len(xb)])             # IWAE: no recon/KL split
+        loss = -iwae_bound(run.model, x, cfg.k, cfg.likelihood, run.gen, eps).mean()
+        sums = torch.stack([loss * 0, loss * 0, loss * len(x)])             # IWAE: no recon/KL split
     loss.backward()
     return loss.detach(), sums.detach().double()
 
-def train_step(run:Run, xb:torch.Tensor, where:str) -> torch.Tensor|None:
-    "One Adam step on `xb`: the batch's summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
+def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|None:
+    "One Adam step on the batch `xb`: its summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
     loss, sums = loss_and_grads(run, xb)
+    if world()[1] > 1:      # one all-reduce: gradients weighted by this rank's share, the sums, and any rank's stop request
+        rows = shard_rows(len(xb))
+        asked = torch.tensor([float(bool(stop is not None and stop.signal))], dtype=torch.float64, device=sums.device)
+        total = all_reduce_step(list(run.model.parameters()), (rows.stop - rows.start) / len(xb), torch.cat([sums, asked]))
+        sums, loss = total[:3], total[2] / len(xb)
+        if total[3] > 0 and stop is not None and not stop.signal: stop.signal = signal.SIGTERM   # another rank was signalled
     gnorm = grad_norm(run.model)
     if not torch.isfinite(loss + gnorm):
         if run.cfg.on_nan == 'stop':
@@ -182,12 +209,12 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
     run.model.train()
     for step, xb in enumerate(progress(run.batches.iter_epoch(epoch), len(run.batches), f'epoch {epoch + 1}', show_bar)):
         if step < first: continue     # replays the batch order and binarization noise, computes nothing
-        s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}")
-        if s is None: skipped += 1; continue
-        sums += s; n += len(xb)
+        s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}", stop)
+        if s is None: skipped += 1
+        else: sums += s.cpu(); n += len(xb)
         if stop.signal:
-            save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1,
-                            dict(sums=sums.tolist(), n=n, skipped=skipped))
+            if is_main(): save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1,
+                                          dict(sums=sums.tolist(), n=n, skipped=skipped))
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "
                                       f"resumable checkpoint written to {run.ckpt}; continue with --resume", stop.signal)
     if n == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
@@ -198,6 +225,8 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     cfg, sums, n = run.cfg, res['sums'], res['n']
     train = dict(recon=(sums[0] / n).item(), kl=(sums[1] / n).item(), loss=(sums[2] / n).item())
     if cfg.k > 1: train.update(recon=None, kl=None)    # the IWAE bound has no such split
+    run.step, run.partial = 0, {}
+    if not is_main(): return                           # the other ranks go on to the next epoch's first all-reduce
     run.model.eval()
     test = mean_elbo(run.model, run.test_batches, cfg.beta, cfg.likelihood, seed=cfg.seed)
     run.history.append(dict(epoch=epoch + 1, train=train, test=test, skipped=res['skipped'], seconds=round(seconds, 4),
@@ -205,39 +234,50 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     log(log_line(epoch + 1, train, test) + (f" [{res['skipped']} non-finite steps skipped]" if res['skipped'] else ''))
     write_history(run.out/'history.jsonl', run.history)
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
-    run.step, run.partial = 0, {}
 
 # %% ../nbs/04_train.ipynb #afb32882
 def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print) -> dict:
     "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`."
+    init_distributed(pick_device(cfg.device))            # under torchrun: join the group, so that only rank 0 logs
+    if not is_main(): log, quiet = (lambda s: None), True
     run = start_run(cfg, resume, log)
-    with _StopOnSignal() as stop:
-        for epoch in range(run.epoch, cfg.epochs):
-            t0 = time.perf_counter()
-            res = train_epoch(run, epoch, stop, show_bar=not quiet)
-            end_epoch(run, epoch, res, time.perf_counter() - t0, log)
-    save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
-               epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
+    try:
+        with _StopOnSignal() as stop:
+            for epoch in range(run.epoch, cfg.epochs):
+                t0 = time.perf_counter()
+                res = train_epoch(run, epoch, stop, show_bar=not quiet)
+                end_epoch(run, epoch, res, time.perf_counter() - t0, log)
+        if is_main():
+            save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
+                       epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
+    finally:
+        if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)
 
 # %% ../nbs/04_train.ipynb #2d657f3d
 def evaluate(model, images:torch.Tensor, k:int=5000, binarize:str='none', likelihood:str='bernoulli', seed:int=0,
              batch_size:int=100, quiet:bool=True) -> dict:
-    "Test ELBO parts and importance-weighted NLL (k samples) of `model` on uint8 `images`, nats per image."
-    device = next(model.parameters()).device
+    "Test ELBO parts and importance-weighted NLL (k samples) of `model` on uint8 `images`, nats per image; shared out over torchrun's ranks."
+    device, (rank, size) = next(model.parameters()).device, world()
     model.eval()
     t0 = time.perf_counter()
-    tb = fixed_batches(images, binarize, seed, device)
-    el = mean_elbo(model, tb, 1.0, likelihood, seed)
+    xs = torch.cat(list(fixed_batches(images, binarize, seed, device).iter_epoch(0)))   # binarized alike on every rank
+    mine = xs[shard_rows(len(xs))]                                                       # this rank's images
+    el = all_reduce_sum(elbo_sums(model, mine.split(1000), 1.0, likelihood, seed + rank).to(device))
     t1 = time.perf_counter()
-    g = torch.Generator(device=device).manual_seed(seed)
-    parts = torch.cat(list(tb.iter_epoch(0))).split(batch_size)
-    parts = progress(parts, len(parts), f'NLL (k={k})', show=not quiet, lines=True)
-    ll = torch.cat([log_likelihood(model, xb, k, likelihood, g, batch_size=batch_size) for xb in parts])
+    g = torch.Generator(device=device).manual_seed(seed + rank)
+    parts = mine.split(batch_size)
+    parts = progress(parts, len(parts), f'NLL (k={k})', show=not quiet and rank == 0, lines=True)
+    ll = torch.cat([log_likelihood(model, xb, k, likelihood, g, batch_size=batch_size) for xb in parts] +
+                   [torch.zeros(0, device=device)]).double()
+    s = all_reduce_sum(torch.stack([ll.sum(), (ll * ll).sum(), torch.tensor(float(len(ll)), device=device, dtype=ll.dtype)]))
+    n, mean = s[2].item(), (s[0] / s[2]).item()
+    sem = math.sqrt(max(s[1].item() - n * mean * mean, 0.0) / (n - 1) / n) if n > 1 else float('nan')
     t2 = time.perf_counter()
-    res = dict(n_images=len(images), k=k, binarize=binarize, likelihood=likelihood, elbo=-el['loss'],
-               recon=el['recon'], kl=el['kl'], nll=-ll.mean().item(), nll_sem=(ll.std() / math.sqrt(len(ll))).item(),
-               seconds_elbo=round(t1 - t0, 3), seconds_nll=round(t2 - t1, 3), units='nats per image')
+    recon, kl = (-el[0] / el[2]).item(), (el[1] / el[2]).item()
+    res = dict(n_images=len(images), k=k, binarize=binarize, likelihood=likelihood, elbo=-(recon + kl), recon=recon, kl=kl,
+               nll=-mean, nll_sem=sem, seconds_elbo=round(t1 - t0, 3), seconds_nll=round(t2 - t1, 3), units='nats per image')
+    if size > 1: res['processes'] = size
     if binarize == 'none' and likelihood == 'bernoulli':
         res['note'] = "grey pixels under a Bernoulli likelihood: not a normalised density; compare only like with like"
     return res
