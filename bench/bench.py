@@ -9,7 +9,8 @@ Measures, in one run, side by side:
   4. evaluation: test ELBO over 10k images, and the importance-weighted NLL with k=5000 on a subset (images/s, the
      projected full-test-set time, and its own GEMM floor);
   5. sampling throughput, and the peak resident memory of a full `scratch_vae_train` run (in a subprocess).
-Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json]
+  6. with --scale-out (alone): one process × 2 threads against two torchrun processes × 1 thread, epoch time.
+Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json] [--scale-out]
 """
 import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -131,6 +132,31 @@ def peak_rss_of_training(dataset, epochs):
         return int(r.stderr.strip().splitlines()[-1]) / 1024, time.perf_counter() - t
 
 
+SCALE_OUT_MODELS = {'seed model 784-256-8, batch 128': [], '784-1024-1024-64, batch 128': ['--hidden-dims', '1024,1024', '--latent-dim', '64']}
+
+
+def scale_out(dataset, data, epochs):
+    """Epoch time of the same training as 1 process × 2 threads and as 2 torchrun processes × 1 thread (gloo), full train set.
+
+    Each run is a real `scratch_vae_train` (under `torchrun --standalone` for two processes); the best epoch's seconds
+    from its history.jsonl are reported (the first epoch includes warm-up)."""
+    out = {}
+    for name, extra in SCALE_OUT_MODELS.items():
+        out[name] = {}
+        for procs, threads in ((1, 2), (2, 1)):
+            with tempfile.TemporaryDirectory() as d:
+                args = ['--dataset', dataset, '--epochs', str(epochs), '--out', d, '--quiet', *extra] + (['--data', data] if data else [])
+                cmd = ([sys.executable, '-m', 'scratch_vae.train'] if procs == 1 else
+                       [str(Path(sys.executable).parent/'torchrun'), '--standalone', f'--nproc_per_node={procs}', '-m', 'scratch_vae.train'])
+                subprocess.run(cmd + args, check=True, capture_output=True, cwd=ROOT, env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
+                secs = [json.loads(l)['seconds'] for l in open(Path(d)/'history.jsonl')]
+            out[name][f'{procs}x{threads}'] = min(secs)
+            print(f"{name}: {procs} process(es) × {threads} thread(s): best epoch {min(secs):.2f} s (epochs {secs})", flush=True)
+    print('\n| model | 1 process × 2 threads, s/epoch | 2 processes × 1 thread, s/epoch | data-parallel speed-up |\n|---|---|---|---|')
+    for name, r in out.items(): print(f"| {name} | {r['1x2']:.2f} | {r['2x1']:.2f} | {r['1x2'] / r['2x1']:.2f}× |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--dataset', default='mnist', help='mnist or fashion-mnist (its 60k train images)')
@@ -138,12 +164,20 @@ def main():
     ap.add_argument('--epochs', type=int, default=3, help='epochs of our loop to time (the best is reported)')
     ap.add_argument('--nll-images', type=int, default=50, help='test images for the k=5000 NLL timing')
     ap.add_argument('--rss-epochs', type=int, default=3, help='epochs of the subprocess run whose peak RSS is measured')
-    ap.add_argument('--json', default=str(ROOT/'bench'/'results.json'), help='where to write the results')
+    ap.add_argument('--json', default=None, help='where to write the results (default: bench/results.json, or bench/scale_out.json)')
+    ap.add_argument('--scale-out', action='store_true', help='only time 1 process × 2 threads against 2 torchrun processes × 1 thread')
+    ap.add_argument('--scale-out-epochs', type=int, default=2, help='epochs of each scale-out run (the best is reported)')
     a = ap.parse_args()
     torch.manual_seed(0)
     res = dict(machine=dict(cpu=cpu_model(), flags=cpu_flags(), cores=os.cpu_count(),
                             torch=torch.__version__, threads=torch.get_num_threads(), python=platform.python_version()),
                dataset=a.dataset)
+    if a.scale_out:
+        print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}", flush=True)
+        res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
+        Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
+        return
+    a.json = a.json or str(ROOT/'bench'/'results.json')
     print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads", flush=True)
     x_train, _ = load_mnist('train', a.dataset, a.data)
