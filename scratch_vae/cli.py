@@ -75,14 +75,11 @@ def train_cmd(resume:bool=False, quiet:bool=False, **given) -> dict:
     cfg = train_config(given, resume)
     init_distributed(pick_device(cfg.device))              # started by torchrun: join its group; rank 0 speaks and writes
     if is_main(): print(f"Training {cfg.dataset} → {cfg.out} (losses in nats per image)")
-    try: res = fit(cfg, resume=resume, quiet=quiet, log=lambda s: print(s, flush=True))
-    except TrainingInterrupted:
-        if is_main(): _save_loss_curve(cfg)
-        raise
-    if is_main():
+    def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
         _save_loss_curve(cfg)
-        for p in save_pictures(res['model'], cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
-    return res
+        if not interrupted:
+            for p in save_pictures(model, cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
+    return fit(cfg, resume=resume, quiet=quiet, log=lambda s: print(s, flush=True), finish=pictures)
 
 # %% ../nbs/05a_cli.ipynb #ffed5f8a
 @dataclass

@@ -236,20 +236,25 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
-def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print) -> dict:
-    "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`."
+def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print, finish=None) -> dict:
+    "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`. `finish(model, interrupted)`, if given, runs on rank 0 while the run directory is still locked."
     init_distributed(pick_device(cfg.device))            # under torchrun: join the group, so that only rank 0 logs
     if not is_main(): log, quiet = (lambda s: None), True
     run = start_run(cfg, resume, log)
     try:
-        with _StopOnSignal() as stop:
-            for epoch in range(run.epoch, cfg.epochs):
-                t0 = time.perf_counter()
-                res = train_epoch(run, epoch, stop, show_bar=not quiet)
-                end_epoch(run, epoch, res, time.perf_counter() - t0, log)
+        try:
+            with _StopOnSignal() as stop:
+                for epoch in range(run.epoch, cfg.epochs):
+                    t0 = time.perf_counter()
+                    res = train_epoch(run, epoch, stop, show_bar=not quiet)
+                    end_epoch(run, epoch, res, time.perf_counter() - t0, log)
+        except TrainingInterrupted:
+            if finish and is_main(): finish(run.model, True)
+            raise
         if is_main():
             save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
                        epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
+            if finish: finish(run.model.eval(), False)
     finally:
         if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)

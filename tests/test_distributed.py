@@ -177,3 +177,12 @@ def test_evaluation_is_shared_over_ranks(tmp_path):
     halves = [T.evaluate(m, x[:100], k=50, seed=0), T.evaluate(m, x[100:], k=50, seed=1)]
     for key in ('elbo', 'recon', 'kl', 'nll'):
         assert abs(ev[key] - (halves[0][key] + halves[1][key]) / 2) < 1e-3, key
+
+
+def test_the_pictures_are_drawn_while_the_lock_is_held(tmp_path):
+    "The CLI draws its pictures in `fit`'s `finish`, before the lock is released: no window for a second job."
+    out, seen = tmp_path/'run', []
+    T.fit(TrainConfig(dataset='mnist', data=str(DATA), limit=1000, epochs=1, out=str(out)), quiet=True, log=lambda s: None,
+          finish=lambda model, interrupted: seen.append(((out/'.lock').read_text(), interrupted)))
+    assert len(seen) == 1 and seen[0][0].startswith(f"pid {os.getpid()}") and seen[0][1] is False
+    assert (out/'.lock').read_text() == ''
