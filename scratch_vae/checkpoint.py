@@ -15,8 +15,8 @@ from .model import VAE
 # %% auto #0
 __all__ = ['FORMAT', 'MAX_PARAMS', 'MAX_LAYERS', 'FLOAT_DTYPES', 'CheckpointError', 'save_safetensors', 'load_safetensors',
            'read_layout', 'param_count', 'check_layout', 'load_weights', 'build_model', 'save_model',
-           'load_model_and_meta', 'load_model', 'weights_dir', 'pretrained', 'save_checkpoint', 'read_checkpoint',
-           'restore_checkpoint', 'load_checkpoint', 'read_history', 'write_history']
+           'load_model_and_meta', 'load_model', 'weights_dir', 'pretrained', 'checkpoint_path', 'save_checkpoint',
+           'read_checkpoint', 'restore_checkpoint', 'load_checkpoint', 'read_history', 'write_history']
 
 # %% ../nbs/03a_checkpoint.ipynb #9ef457d0
 FORMAT = 'scratch_vae/1'
@@ -173,6 +173,10 @@ def pretrained(name:str) -> Path:
     return root/rel
 
 # %% ../nbs/03a_checkpoint.ipynb #48063415
+def checkpoint_path(out) -> Path:
+    "Where a run directory `out` keeps its resumable checkpoint."
+    return Path(out)/'checkpoint.safetensors'
+
 def save_checkpoint(path, model, opt, gen:torch.Generator, config:dict, epoch:int, step:int=0, partial:dict|None=None):
     "Atomically write a resumable checkpoint: at `step` batches into epoch `epoch` (0-based; `step=0`: epoch start)."
     sd = opt.state_dict()

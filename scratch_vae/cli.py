@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes
 from .data import load_mnist
-from .checkpoint import load_model_and_meta, read_layout
+from .checkpoint import load_model_and_meta, read_layout, checkpoint_path
 from .config import TrainConfig, setting, MAY_CHANGE_ON_RESUME, pick_device
 from .distributed import init_distributed, finish_distributed, is_main
 from .train import fit, evaluate, read_history, NonFiniteLoss, TrainingInterrupted
@@ -60,7 +60,7 @@ def train_config(given:dict, resume:bool=False) -> TrainConfig:
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
     cfg = TrainConfig(**given)
-    ckpt = Path(cfg.out)/'checkpoint.safetensors'
+    ckpt = checkpoint_path(cfg.out)
     if not (resume and ckpt.is_file()): return cfg
     old = read_layout(ckpt)[1]['config']                    # the header alone: no tensor is read
     return TrainConfig(**{**old, **{n: getattr(cfg, n) for n in MAY_CHANGE_ON_RESUME}, **given})

@@ -16,7 +16,7 @@ from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, resume_conflicts, pick_device, lr_at
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, all_reduce_sum, init_distributed
-from .checkpoint import (save_model, load_model, save_checkpoint, read_checkpoint, restore_checkpoint,
+from .checkpoint import (save_model, load_model, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history)
 
 # %% auto #0
@@ -113,7 +113,7 @@ class Run:
     @property
     def out(self) -> Path: return Path(self.cfg.out)
     @property
-    def ckpt(self) -> Path: return self.out/'checkpoint.safetensors'
+    def ckpt(self) -> Path: return checkpoint_path(self.out)
 
 # %% ../nbs/04_train.ipynb #d1e0f4f3
 def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +138,7 @@ def start_run(cfg:TrainConfig, resume:bool=False, log=print) -> Run:
     cfg.validate()
     device = init_distributed(pick_device(cfg.device))     # joins torchrun's process group, if started by torchrun
     check_batch_size(cfg.batch_size)
-    if resume and not (Path(cfg.out)/'checkpoint.safetensors').is_file():
+    if resume and not checkpoint_path(cfg.out).is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {cfg.out}/ (is --out right? without --resume a new run starts)")
     x_train, x_test = load_images(cfg, log)
     torch.manual_seed(cfg.seed)
