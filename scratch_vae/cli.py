@@ -11,7 +11,7 @@ from .files import atomic_write_bytes
 from .data import load_mnist
 from .checkpoint import load_model_and_meta, read_layout, checkpoint_path
 from .config import TrainConfig, setting, MAY_CHANGE_ON_RESUME, pick_device
-from .distributed import init_distributed, finish_distributed, is_main
+from .distributed import init_distributed, finish_distributed, is_main, LostRank
 from .train import fit, evaluate, read_history, NonFiniteLoss, TrainingInterrupted
 from .pictures import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
 
@@ -176,6 +176,7 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None):
     except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
     except KeyboardInterrupt: print(f"{prog}: interrupted before training started; nothing was written", file=sys.stderr); sys.exit(130)
     except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+    except LostRank as e: print(f"{prog}: rank {os.environ.get('RANK', 0)}: error: {e}", file=sys.stderr); sys.exit(1)
     finally: finish_distributed()                           # leave torchrun's process group, if in one
 
 def train_cli(argv=None):

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['launched', 'world', 'is_main', 'shard_rows', 'check_batch_size', 'all_reduce_step', 'all_reduce_sum',
+__all__ = ['launched', 'world', 'is_main', 'shard_rows', 'check_batch_size', 'LostRank', 'all_reduce_step', 'all_reduce_sum',
            'init_distributed', 'finish_distributed']
 
 # %% ../nbs/03d_distributed.ipynb #980d300d
@@ -44,20 +44,28 @@ def check_batch_size(batch_size:int, size:int|None=None):
                          f"(torchrun's --nnodes × --nproc_per_node): use {lo or hi} or {hi}")
 
 # %% ../nbs/03d_distributed.ipynb #32af2b95
+class LostRank(RuntimeError): "A collective call failed: another process of the job died or hung."
+
+def _all_reduce(t:torch.Tensor):
+    try: dist.all_reduce(t)
+    except RuntimeError as e:        # gloo/NCCL report a vanished peer as a RuntimeError (DistBackendError)
+        raise LostRank(f"the all-reduce failed, so another process of the job has died or hung "
+                       f"({str(e).splitlines()[0][:200]})") from None
+
 def all_reduce_step(params:list, weight:float, sums:torch.Tensor) -> torch.Tensor:
     "Sum `weight`·grad of `params` and `sums` over all ranks in one all-reduce; grads are updated in place, the summed `sums` returned."
     grads = [p.grad for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads] + [sums.to(grads[0].dtype)])
     n = flat.numel() - sums.numel()
     flat[:n].mul_(weight)
-    if world()[1] > 1: dist.all_reduce(flat)
+    if world()[1] > 1: _all_reduce(flat)
     for g, v in zip(grads, flat[:n].split([g.numel() for g in grads])): g.copy_(v.view_as(g))
     return flat[n:].to(sums.dtype)
 
 # %% ../nbs/03d_distributed.ipynb #7212c763
 def all_reduce_sum(t:torch.Tensor) -> torch.Tensor:
     "`t` summed over all ranks, in place (unchanged in a world of one)."
-    if world()[1] > 1: dist.all_reduce(t)
+    if world()[1] > 1: _all_reduce(t)
     return t
 
 # %% ../nbs/03d_distributed.ipynb #d209ce20

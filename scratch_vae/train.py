@@ -15,7 +15,8 @@ from .model import VAE
 from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, resume_conflicts, pick_device, lr_at
-from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, all_reduce_sum, init_distributed
+from .distributed import (world, is_main, shard_rows, check_batch_size, all_reduce_step, all_reduce_sum,
+                                     init_distributed, LostRank)
 from .checkpoint import (save_model, load_model, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history)
 
@@ -187,7 +188,9 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|N
     if world()[1] > 1:      # one all-reduce: gradients weighted by this rank's share, the sums, and any rank's stop request
         rows = shard_rows(len(xb))
         asked = torch.tensor([float(bool(stop is not None and stop.signal))], dtype=torch.float64, device=sums.device)
-        total = all_reduce_step(list(run.model.parameters()), (rows.stop - rows.start) / len(xb), torch.cat([sums, asked]))
+        try: total = all_reduce_step(list(run.model.parameters()), (rows.stop - rows.start) / len(xb), torch.cat([sums, asked]))
+        except LostRank as e: raise LostRank(f"{where}: {e}. The last checkpoint ({run.ckpt}) is whole: "
+                                             "start the job again with --resume") from None
         sums, loss = total[:3], total[2] / len(xb)
         if total[3] > 0 and stop is not None and not stop.signal: stop.signal = signal.SIGTERM   # another rank was signalled
     gnorm = grad_norm(run.model)

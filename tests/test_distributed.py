@@ -110,6 +110,8 @@ def test_a_killed_rank_fails_the_job_and_resume_continues_exactly(tmp_path):
     finally:
         if job.poll() is None: job.kill()
     assert job.returncode != 0, output
+    assert 'rank 0: error: epoch ' in output and 'the all-reduce failed, so another process of the job has died' in output
+    assert 'start the job again with --resume' in output and '[rank0]: Traceback' not in output, output   # one clear line
     done = len(history(out))
     assert 1 <= done < 6, output
     r = torchrun(*args, '--out', out, '--resume')                             # every rank reads the last checkpoint
