@@ -33,8 +33,12 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, msg, signum=signal.SIGINT): super().__init__(msg); self.signum = int(signum)
 
 class _StopOnSignal:
-    "Turn SIGINT/SIGTERM into a flag while active (main thread only)."
-    def __init__(self): self.signal, self.old = None, {}
+    "Turn SIGINT/SIGTERM into a flag while active (main thread only); with several processes, `agreed` is what all ranks saw."
+    def __init__(self): self.signal, self.old, self.agreed = None, {}, None
+    @property
+    def stop(self) -> bool:
+        "Stop now? This process's signal, or, under torchrun, the request the last all-reduce carried (so all stop together)."
+        return bool(self.signal) if self.agreed is None else self.agreed
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM): self.old[s] = signal.signal(s, self._handle)
@@ -192,7 +196,9 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|N
         except LostRank as e: raise LostRank(f"{where}: {e}. The last checkpoint ({run.ckpt}) is whole: "
                                              "start the job again with --resume") from None
         sums, loss = total[:3], total[2] / len(xb)
-        if total[3] > 0 and stop is not None and not stop.signal: stop.signal = signal.SIGTERM   # another rank was signalled
+        if stop is not None:                 # a signal that came after `asked` was read waits for the next step
+            stop.agreed = bool(total[3] > 0)
+            if stop.agreed and not stop.signal: stop.signal = signal.SIGTERM             # another rank was signalled
     gnorm = grad_norm(run.model)
     if not torch.isfinite(loss + gnorm):
         if run.cfg.on_nan == 'stop':
@@ -215,7 +221,7 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
         s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}", stop)
         if s is None: skipped += 1
         else: sums += s.cpu(); n += len(xb)
-        if stop.signal:
+        if stop.stop:
             if is_main(): save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1,
                                           dict(sums=sums.tolist(), n=n, skipped=skipped))
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "

@@ -93,10 +93,24 @@ def _rank_pid(parent: int, rank: int, timeout=60) -> int:
     raise TimeoutError(f"no worker of rank {rank} under pid {parent}")
 
 
-def test_a_killed_rank_fails_the_job_and_resume_continues_exactly(tmp_path):
-    args = [*MNIST, '--limit', 12000, '--epochs', 6]
-    ref, out = tmp_path/'ref', tmp_path/'run'
-    torchrun(*args, '--out', ref)
+LONG = [*MNIST, '--limit', 12000, '--epochs', 6]
+
+
+@pytest.fixture(scope='module')
+def ref6(tmp_path_factory):
+    "An uninterrupted 2-process run of 6 epochs (12000 images): what interrupted runs must end up equal to."
+    ref = tmp_path_factory.mktemp('ref6')
+    torchrun(*LONG, '--out', ref)
+    return ref
+
+
+def _start(out):
+    return subprocess.Popen([str(BIN/'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'scratch_vae.train', *map(str, LONG),
+                             '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_killed_rank_fails_the_job_and_resume_continues_exactly(tmp_path, ref6):
+    args, ref, out = LONG, ref6, tmp_path/'run'
     job = subprocess.Popen([str(BIN/'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'scratch_vae.train', *map(str, args),
                             '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -188,3 +202,28 @@ def test_the_pictures_are_drawn_while_the_lock_is_held(tmp_path):
           finish=lambda model, interrupted: seen.append(((out/'.lock').read_text(), interrupted)))
     assert len(seen) == 1 and seen[0][0].startswith(f"pid {os.getpid()}") and seen[0][1] is False
     assert (out/'.lock').read_text() == ''
+
+
+def test_a_signal_to_one_rank_stops_all_at_the_same_step_and_resume_is_exact(tmp_path, ref6):
+    "SIGTERM to rank 1 alone: the stop request rides on the next all-reduce, rank 0 writes a mid-epoch checkpoint."
+    out = tmp_path/'run'
+    job = _start(out)
+    try:
+        t = time.time()
+        while not ((out/'history.jsonl').exists() and history(out)):
+            assert job.poll() is None and time.time() - t < 120, "the job ended before its first epoch was written"
+            time.sleep(0.1)
+        os.kill(_rank_pid(job.pid, 1), signal.SIGTERM)
+        output, _ = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None: job.kill()
+    assert job.returncode != 0
+    assert output.count('interrupted: SIGTERM during epoch') == 2, output          # both ranks, the same step
+    assert len({l.split('(step ')[1].split(')')[0] for l in output.splitlines() if 'interrupted: SIGTERM' in l}) == 1, output
+    from scratch_vae.checkpoint import read_layout
+    meta = read_layout(out/'checkpoint.safetensors')[1]
+    assert meta['step'] > 0, meta                                                    # a mid-epoch checkpoint
+    r = torchrun(*LONG, '--out', out, '--resume')
+    assert f"epoch {meta['epoch'] + 1}, step {meta['step']}" in r.stdout
+    assert max_param_diff(ref6, out) == 0.0
+    assert [h['train'] for h in history(ref6)] == [h['train'] for h in history(out)]
