@@ -21,3 +21,17 @@ def test_notebook(nb, request):
     cmd = [str(Path(sys.executable).parent/'nbdev_test'), '--path', f'nbs/{nb}', '--do_print']
     if request.config.getoption('--slow'): cmd += ['--flags', 'slow']
     run(cmd, cwd=ROOT, timeout=3600)
+
+
+def test_every_exported_function_and_class_has_show_doc():
+    "Each module's functions and classes (not its UPPER_CASE constants) are documented by `show_doc` in its notebook."
+    import importlib, json, re
+    missing = {}
+    for nb in notebooks():
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'])
+        m = re.search(r'#\| default_exp (\w+)', src)
+        if not m: continue
+        mod = importlib.import_module('scratch_vae.' + m.group(1))
+        gaps = [n for n in mod.__all__ if callable(getattr(mod, n)) and not re.search(rf'show_doc\({n}\b', src)]
+        if gaps: missing[nb.name] = gaps
+    assert not missing, missing
