@@ -172,14 +172,13 @@ def main():
     res = dict(machine=dict(cpu=cpu_model(), flags=cpu_flags(), cores=os.cpu_count(),
                             torch=torch.__version__, threads=torch.get_num_threads(), python=platform.python_version()),
                dataset=a.dataset)
+    print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
     if a.scale_out:
-        print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}", flush=True)
         res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
         Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
         return
     a.json = a.json or str(ROOT/'bench'/'results.json')
-    print(f"machine: {res['machine']['cpu']} ({res['machine']['flags']}), {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads", flush=True)
     x_train, _ = load_mnist('train', a.dataset, a.data)
     x_test, _ = load_mnist('test', a.dataset, a.data)
     n, bs = len(x_train), 128

@@ -109,17 +109,19 @@ def _start(out):
                              '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _wait_for_first_epoch(job, out):
+    t = time.time()
+    while not ((out/'history.jsonl').exists() and history(out)):
+        assert job.poll() is None and time.time() - t < 120, "the job ended before its first epoch was written"
+        time.sleep(0.1)
+
+
 def test_a_killed_rank_fails_the_job_and_resume_continues_exactly(tmp_path, ref6):
     args, ref, out = LONG, ref6, tmp_path/'run'
-    job = subprocess.Popen([str(BIN/'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'scratch_vae.train', *map(str, args),
-                            '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    job = _start(out)
     try:
-        agent = job.pid
-        t = time.time()
-        while not ((out/'history.jsonl').exists() and history(out)):        # let one epoch finish
-            assert job.poll() is None and time.time() - t < 120, "the job ended before its first epoch was written"
-            time.sleep(0.1)
-        os.kill(_rank_pid(agent, 1), signal.SIGKILL)
+        _wait_for_first_epoch(job, out)
+        os.kill(_rank_pid(job.pid, 1), signal.SIGKILL)
         output, _ = job.communicate(timeout=120)
     finally:
         if job.poll() is None: job.kill()
@@ -209,10 +211,7 @@ def test_a_signal_to_one_rank_stops_all_at_the_same_step_and_resume_is_exact(tmp
     out = tmp_path/'run'
     job = _start(out)
     try:
-        t = time.time()
-        while not ((out/'history.jsonl').exists() and history(out)):
-            assert job.poll() is None and time.time() - t < 120, "the job ended before its first epoch was written"
-            time.sleep(0.1)
+        _wait_for_first_epoch(job, out)
         os.kill(_rank_pid(job.pid, 1), signal.SIGTERM)
         output, _ = job.communicate(timeout=120)
     finally:
