@@ -22,7 +22,8 @@ from scratch_vae.model import VAE
 from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
 import scratch_vae.train as T
-from scratch_vae.train import fit, mean_elbo, fixed_batches, Run, train_step, make_optimizer
+from scratch_vae.train import fit, Run, train_step, make_optimizer
+from scratch_vae.evaluate import mean_elbo, fixed_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ from .data import load_mnist
 from .checkpoint import load_model_and_meta, read_layout, checkpoint_path
 from .config import TrainConfig, setting, MAY_CHANGE_ON_RESUME, pick_device
 from .distributed import init_distributed, finish_distributed, is_main, LostRank
-from .train import fit, evaluate, read_history, NonFiniteLoss, TrainingInterrupted
+from .train import fit, read_history, NonFiniteLoss, TrainingInterrupted
+from .evaluate import evaluate
 from .pictures import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
 
 # %% auto #0

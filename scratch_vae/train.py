@@ -4,26 +4,24 @@
 
 # %% ../nbs/04_train.ipynb #6174dfaf
 from __future__ import annotations
-import json, math, signal, sys, threading, time
+import json, signal, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
-from tqdm import tqdm
 from .files import atomic_write_bytes, check_writable, RunLock
 from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, DATASETS
 from .model import VAE
-from .elbo import elbo, elbo_loss, iwae_bound, log_likelihood
+from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, resume_conflicts, pick_device, lr_at
-from .distributed import (world, is_main, shard_rows, check_batch_size, all_reduce_step, all_reduce_sum,
-                                     init_distributed, LostRank)
+from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
+from .evaluate import fixed_batches, mean_elbo, progress
 from .checkpoint import (save_model, load_model, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history)
 
 # %% auto #0
-__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'fixed_batches', 'elbo_sums', 'mean_elbo',
-           'log_line', 'progress', 'Run', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step',
-           'train_epoch', 'end_epoch', 'fit', 'evaluate']
+__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'load_images', 'resume_run',
+           'start_run', 'loss_and_grads', 'train_step', 'train_epoch', 'end_epoch', 'fit']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
@@ -58,27 +56,6 @@ def grad_norm(model) -> torch.Tensor:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
-# %% ../nbs/04_train.ipynb #d54a0ac2
-def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
-    "Unshuffled batches of 1000 `images` for evaluation: grey if `binarize` is 'none', else one fixed seeded Bernoulli draw."
-    return Batches(images, bs=1000, shuffle=False, seed=seed, binarize='none' if binarize == 'none' else 'static', device=device)
-
-@torch.inference_mode()
-def elbo_sums(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> torch.Tensor:
-    "`[Σ log p(x|z), Σ KL, n]` (float64) over `batches` (a `Batches`, or a list of image tensors), one seeded sample per image."
-    g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    sums = torch.zeros(3, dtype=torch.float64)
-    for xb in (batches.iter_epoch(0) if isinstance(batches, Batches) else batches):
-        p = elbo(model, xb, beta, likelihood, g)
-        sums += torch.stack([p.log_lik.sum().double().cpu(), p.kl.sum().double().cpu(), torch.tensor(len(xb), dtype=torch.float64)])
-    return sums
-
-def mean_elbo(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> dict:
-    "Mean `recon` (= −log p(x|z)), `kl` and `loss` (= −ELBO) over `batches`, nats per image, one seeded sample per image."
-    s = elbo_sums(model, batches, beta, likelihood, seed)
-    recon, kl = (-s[0] / s[2]).item(), (s[1] / s[2]).item()
-    return dict(recon=recon, kl=kl, loss=recon + beta * kl)
-
 # %% ../nbs/04_train.ipynb #1d3a21c1
 def log_line(epoch:int, train:dict, test:dict|None=None) -> str:
     "The seed's log line, `Epoch 1, Recon Loss: xx, KL: xx, Total: xx`, plus the test set's, in nats per image."
@@ -86,17 +63,6 @@ def log_line(epoch:int, train:dict, test:dict|None=None) -> str:
     s = f"Epoch {epoch}, Recon Loss: {f(train['recon'])}, KL: {f(train['kl'])}, Total: {f(train['loss'])}"
     if test: s += f" | Test Recon: {f(test['recon'])}, KL: {f(test['kl'])}, Total: {f(test['loss'])} (nats/image)"
     return s
-
-# %% ../nbs/04_train.ipynb #8ddc19fc
-def progress(it, total:int, desc:str='', show:bool=True, lines:bool=False, log=print):
-    "Iterate `it` with a tqdm bar on a terminal; elsewhere, with `lines`, `log` a line at each tenth of `total`."
-    if not show: yield from it; return
-    if sys.stderr.isatty(): yield from tqdm(it, total=total, desc=desc, leave=False); return
-    if not lines: yield from it; return
-    marks, t0 = {max(1, round(total * i / 10)) for i in range(1, 11)}, time.perf_counter()
-    for i, x in enumerate(it, 1):
-        yield x
-        if i in marks: log(f"{desc}: {i}/{total} ({i / total:.0%}) after {time.perf_counter() - t0:.0f} s")
 
 # %% ../nbs/04_train.ipynb #d595fcbd
 @dataclass
@@ -267,34 +233,6 @@ def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print, finish=
     finally:
         if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)
-
-# %% ../nbs/04_train.ipynb #2d657f3d
-def evaluate(model, images:torch.Tensor, k:int=5000, binarize:str='none', likelihood:str='bernoulli', seed:int=0,
-             batch_size:int=100, quiet:bool=True) -> dict:
-    "Test ELBO parts and importance-weighted NLL (k samples) of `model` on uint8 `images`, nats per image; shared out over torchrun's ranks."
-    device, (rank, size) = next(model.parameters()).device, world()
-    model.eval()
-    t0 = time.perf_counter()
-    xs = torch.cat(list(fixed_batches(images, binarize, seed, device).iter_epoch(0)))   # binarized alike on every rank
-    mine = xs[shard_rows(len(xs))]                                                       # this rank's images
-    el = all_reduce_sum(elbo_sums(model, mine.split(1000), 1.0, likelihood, seed + rank).to(device))
-    t1 = time.perf_counter()
-    g = torch.Generator(device=device).manual_seed(seed + rank)
-    parts = mine.split(batch_size)
-    parts = progress(parts, len(parts), f'NLL (k={k})', show=not quiet and rank == 0, lines=True)
-    ll = torch.cat([log_likelihood(model, xb, k, likelihood, g, batch_size=batch_size) for xb in parts] +
-                   [torch.zeros(0, device=device)]).double()
-    s = all_reduce_sum(torch.stack([ll.sum(), (ll * ll).sum(), torch.tensor(float(len(ll)), device=device, dtype=ll.dtype)]))
-    n, mean = s[2].item(), (s[0] / s[2]).item()
-    sem = math.sqrt(max(s[1].item() - n * mean * mean, 0.0) / (n - 1) / n) if n > 1 else float('nan')
-    t2 = time.perf_counter()
-    recon, kl = (-el[0] / el[2]).item(), (el[1] / el[2]).item()
-    res = dict(n_images=len(images), k=k, binarize=binarize, likelihood=likelihood, elbo=-(recon + kl), recon=recon, kl=kl,
-               nll=-mean, nll_sem=sem, seconds_elbo=round(t1 - t0, 3), seconds_nll=round(t2 - t1, 3), units='nats per image')
-    if size > 1: res['processes'] = size
-    if binarize == 'none' and likelihood == 'bernoulli':
-        res['note'] = "grey pixels under a Bernoulli likelihood: not a normalised density; compare only like with like"
-    return res
 
 # %% ../nbs/04_train.ipynb #46ffd672
 if __name__ == '__main__' and '__file__' in globals():

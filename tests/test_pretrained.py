@@ -6,7 +6,7 @@ from conftest import ROOT, DATA, run
 import scratch_vae.checkpoint as C
 from scratch_vae.checkpoint import load_model, CheckpointError, pretrained
 from scratch_vae.data import load_mnist
-from scratch_vae.train import evaluate
+from scratch_vae.evaluate import evaluate
 
 WEIGHTS = ROOT/'weights'
 SHIPPED = sorted(l.split()[1].split('/')[0] for l in (WEIGHTS/'SHA256SUMS').read_text().splitlines() if l.strip())
