@@ -4,19 +4,20 @@
 
 # %% ../nbs/03a_checkpoint.ipynb #3a62d850
 from __future__ import annotations
-import hashlib, importlib.util, json, math
+import hashlib, json, math, os, struct
 from pathlib import Path
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as st_save
-from .files import atomic_write_bytes
+from safetensors.torch import save as st_save, load as st_load
+from .files import atomic_write_bytes, json_bytes
+from .data import CLONE
 from .model import VAE
 
 # %% auto #0
-__all__ = ['FORMAT', 'MAX_PARAMS', 'MAX_LAYERS', 'FLOAT_DTYPES', 'CheckpointError', 'save_safetensors', 'load_safetensors',
-           'read_layout', 'param_count', 'check_layout', 'load_weights', 'build_model', 'save_model',
-           'load_model_and_meta', 'load_model', 'weights_dir', 'pretrained', 'checkpoint_path', 'save_checkpoint',
-           'read_checkpoint', 'restore_checkpoint', 'load_checkpoint', 'read_history', 'write_history']
+__all__ = ['FORMAT', 'MAX_FILE_BYTES', 'MAX_PARAMS', 'MAX_LAYERS', 'FLOAT_DTYPES', 'RUN_FILES', 'CheckpointError',
+           'save_safetensors', 'load_safetensors', 'read_layout', 'param_count', 'check_layout', 'load_weights',
+           'build_model', 'save_model', 'resolve_weights', 'load_model_and_meta', 'load_model', 'weights_dir',
+           'pretrained', 'checkpoint_path', 'save_checkpoint', 'read_checkpoint', 'restore_checkpoint',
+           'load_checkpoint', 'read_history', 'write_history']
 
 # %% ../nbs/03a_checkpoint.ipynb #9ef457d0
 FORMAT = 'scratch_vae/1'
@@ -26,23 +27,56 @@ class CheckpointError(ValueError):
     def __init__(self, path, problem): super().__init__(f"{path}: {problem}")
 
 # %% ../nbs/03a_checkpoint.ipynb #ea844744
+def _split(buf:bytes, path) -> tuple[dict, dict, bytes]:
+    "A safetensors file's bytes → `(tensor table, string metadata, data section)`; `CheckpointError` if malformed."
+    if len(buf) < 8: raise CheckpointError(path, f"not a readable safetensors file ({len(buf)} bytes)")
+    n = struct.unpack('<Q', buf[:8])[0]
+    if n > len(buf) - 8: raise CheckpointError(path, f"not a readable safetensors file (header of {n:,} bytes in a file of {len(buf):,})")
+    try: table = json.loads(buf[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise CheckpointError(path, f"not a readable safetensors file (header: {e})") from None
+    if not isinstance(table, dict): raise CheckpointError(path, "not a readable safetensors file (header is not a JSON object)")
+    md = table.pop('__metadata__', None) or {}
+    return table, md, buf[8 + n:]
+
+def _digest(table:dict, md:dict, data:bytes) -> str:
+    "SHA-256 over the tensor table, the metadata (less its own `sha256`) and the tensor bytes."
+    h = hashlib.sha256(json.dumps([table, {k: v for k, v in md.items() if k != 'sha256'}], sort_keys=True).encode())
+    h.update(data)
+    return h.hexdigest()
+
 def save_safetensors(path, tensors:dict, meta:dict):
-    "Atomically write `tensors` and JSON `meta` to the safetensors file `path`."
+    "Atomically write `tensors` and JSON `meta` to the safetensors file `path`, with a SHA-256 of it all in its metadata."
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write_bytes(path, st_save(tensors, metadata={'format': FORMAT, 'meta': json.dumps(meta)}))
+    md = {'format': FORMAT, 'meta': json_bytes(meta).decode()}
+    table, _, data = _split(st_save(tensors, metadata=md), path)     # the digest needs the layout safetensors chose
+    atomic_write_bytes(path, st_save(tensors, metadata=md | {'sha256': _digest(table, md, data)}))
 
 _ST_DTYPES = {'F64': 'float64', 'F32': 'float32', 'F16': 'float16', 'BF16': 'bfloat16', 'I64': 'int64', 'I32': 'int32',
               'I16': 'int16', 'I8': 'int8', 'U8': 'uint8', 'BOOL': 'bool'}   # safetensors' dtype names, as torch says them
+
+MAX_FILE_BYTES = 2**33    # 8 GiB: far above any model and its Adam state this loader accepts (see MAX_PARAMS)
 
 def _read(path, tensors:bool=True) -> tuple[dict, dict]:
     path = Path(path)
     if not path.is_file(): raise CheckpointError(path, "no such file")
     try:
-        with safe_open(path, framework='pt') as f:
-            md = f.metadata() or {}
-            if tensors: data = {k: f.get_tensor(k) for k in f.keys()}
-            else: data = {k: (_ST_DTYPES.get(f.get_slice(k).get_dtype(), f.get_slice(k).get_dtype()), list(f.get_slice(k).get_shape())) for k in f.keys()}
-    except Exception as e: raise CheckpointError(path, f"not a readable safetensors file ({type(e).__name__}: {e})") from None
+        with open(path, 'rb') as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES: raise CheckpointError(path, f"{size:,} bytes: larger than any scratch_vae file")
+            if tensors: buf = f.read()
+            else:
+                head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else 0
+                buf = head + f.read(min(n, size))
+    except OSError as e: raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
+    table, md, body = _split(buf, path)
+    if tensors:
+        if 'sha256' in md and _digest(table, md, body) != md['sha256']:
+            raise CheckpointError(path, "checksum mismatch: the file was damaged or changed after it was written; refusing it")
+        try: data = st_load(buf)
+        except Exception as e: raise CheckpointError(path, f"not a readable safetensors file ({type(e).__name__}: {e})") from None
+    else:
+        try: data = {k: (_ST_DTYPES.get(v['dtype'], v['dtype']), list(v['shape'])) for k, v in table.items()}
+        except (TypeError, KeyError) as e: raise CheckpointError(path, f"not a readable safetensors file (tensor table: {e})") from None
     if md.get('format') != FORMAT: raise CheckpointError(path, f"not a scratch_vae file (format tag {md.get('format')!r}, expected {FORMAT!r})")
     try: meta = json.loads(md['meta'])
     except (KeyError, json.JSONDecodeError) as e: raise CheckpointError(path, f"corrupt metadata ({e})") from None
@@ -118,7 +152,8 @@ def save_model(model:VAE, path, **extra):
     "Write `model`'s weights and config to the safetensors file `path`, atomically."
     save_safetensors(path, model.state_dict(), dict(kind='model', model=model.config, **extra))
 
-def _resolve(path) -> Path:
+def resolve_weights(path) -> Path:
+    "The weights file `path` names: itself, `pretrained:NAME` (checked against its SHA-256), or a run directory's model (else its checkpoint)."
     if str(path).startswith('pretrained:'): return pretrained(str(path).removeprefix('pretrained:'))
     p = Path(path)
     if not p.exists(): raise CheckpointError(p, "no such run directory or file (train first: scratch_vae_train --out ...)")
@@ -131,7 +166,7 @@ def _resolve(path) -> Path:
 # %% ../nbs/03a_checkpoint.ipynb #8dae8787
 def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[VAE, dict]:
     "`(model, metadata)` of a scratch_vae safetensors file (model or checkpoint) or run directory, read once."
-    path = _resolve(path)
+    path = resolve_weights(path)
     layout, meta = read_layout(path)
     if 'model' not in meta: raise CheckpointError(path, "metadata has no model config")
     prefix = 'model.' if meta.get('kind') == 'checkpoint' else ''
@@ -144,7 +179,7 @@ def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[V
 
 def load_model(path, device='cpu', model_cfg:dict|None=None) -> VAE:
     "The `VAE` stored at `path` (a run directory, model or checkpoint file, or a `.pt`/`.pth` state dict), in eval mode."
-    path = _resolve(path)
+    path = resolve_weights(path)
     if path.suffix not in ('.pt', '.pth'): return load_model_and_meta(path, device, model_cfg)[0]
     if model_cfg is None: raise CheckpointError(path, "a .pt/.pth state dict carries no config: pass model_cfg")
     try: state = torch.load(path, map_location='cpu', weights_only=True)
@@ -156,7 +191,7 @@ def load_model(path, device='cpu', model_cfg:dict|None=None) -> VAE:
 # %% ../nbs/03a_checkpoint.ipynb #5e826c71
 def weights_dir() -> Path:
     "The folder of the shipped weights: `weights/` beside the package (a clone, or an editable install of one)."
-    return Path(importlib.util.find_spec('scratch_vae').origin).resolve().parents[1]/'weights'
+    return CLONE/'weights'
 
 def pretrained(name:str) -> Path:
     "The path of the shipped weights `name` (e.g. 'mnist-seed'), after checking its SHA-256 against `weights/SHA256SUMS`."
@@ -173,6 +208,8 @@ def pretrained(name:str) -> Path:
     return root/rel
 
 # %% ../nbs/03a_checkpoint.ipynb #48063415
+RUN_FILES = ('config.json', 'history.jsonl', 'checkpoint.safetensors', 'model.safetensors')  # a run's record, in its directory
+
 def checkpoint_path(out) -> Path:
     "Where a run directory `out` keeps its resumable checkpoint."
     return Path(out)/'checkpoint.safetensors'
@@ -215,12 +252,20 @@ def load_checkpoint(path, model, opt, gen:torch.Generator) -> dict:
 
 # %% ../nbs/03a_checkpoint.ipynb #6f273f18
 def read_history(path, upto:int|None=None) -> list[dict]:
-    "The epochs recorded in the JSON-lines file `path` (only those ≤ `upto`)."
+    "The epochs recorded in the JSON-lines file `path` (only those ≤ `upto`); `ValueError` naming the file and line if it is not a history."
     path = Path(path)
     if not path.exists(): return []
-    hist = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    hist = []
+    for i, line in enumerate(path.read_bytes().decode('utf-8', 'replace').splitlines(), 1):
+        if not line.strip(): continue
+        try: h = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{path}, line {i}: not JSON ({e.msg}); move the file aside to start its history afresh") from None
+        if not isinstance(h, dict) or type(h.get('epoch')) is not int:
+            raise ValueError(f"{path}, line {i}: not an epoch record (a JSON object with an integer 'epoch')")
+        if h['epoch'] != len(hist) + 1: raise ValueError(f"{path}, line {i}: epoch {h['epoch']} where epoch {len(hist) + 1} should be (repeated or missing epochs)")
+        hist.append(h)
     return [h for h in hist if upto is None or h['epoch'] <= upto]
 
 def write_history(path, history:list[dict]):
     "Atomically (re)write the JSON-lines history file `path`."
-    atomic_write_bytes(path, ''.join(json.dumps(h) + '\n' for h in history).encode())
+    atomic_write_bytes(path, b''.join(json_bytes(h) + b'\n' for h in history))

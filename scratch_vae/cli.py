@@ -4,13 +4,13 @@
 
 # %% ../nbs/05a_cli.ipynb #892b51de
 from __future__ import annotations
-import argparse, dataclasses, json, os, sys, typing
+import argparse, dataclasses, hashlib, json, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, json_bytes, check_writable
 from .data import load_mnist
-from .checkpoint import load_model_and_meta, read_layout, checkpoint_path
-from .config import TrainConfig, setting, MAY_CHANGE_ON_RESUME, pick_device
+from .checkpoint import load_model_and_meta, read_layout, checkpoint_path, resolve_weights
+from .config import TrainConfig, setting, resume_config, pick_device
 from .distributed import init_distributed, finish_distributed, is_main, LostRank
 from .train import fit, read_history, NonFiniteLoss, TrainingInterrupted
 from .evaluate import evaluate
@@ -51,6 +51,7 @@ def train_parser() -> argparse.ArgumentParser:
                       "Environment: SCRATCH_VAE_EPOCHS sets the default of --epochs; SCRATCH_VAE_DATA a dataset root.")
     p.add_argument('--hidden-dim', dest='hidden_dims', type=int_list('--hidden-dim'), help=argparse.SUPPRESS)  # older name
     p.add_argument('--resume', action='store_true', help="continue from the checkpoint in --out")
+    p.add_argument('--overwrite', action='store_true', help="replace the run already in --out (without it, a new run there is refused)")
     p.add_argument('--quiet', action='store_true', help="no progress bar (log lines still print)")
     return p
 
@@ -60,44 +61,50 @@ def train_config(given:dict, resume:bool=False) -> TrainConfig:
     if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
-    cfg = TrainConfig(**given)
-    ckpt = checkpoint_path(cfg.out)
-    if not (resume and ckpt.is_file()): return cfg
-    old = read_layout(ckpt)[1]['config']                    # the header alone: no tensor is read
-    return TrainConfig(**{**old, **{n: getattr(cfg, n) for n in MAY_CHANGE_ON_RESUME}, **given})
+    ckpt = checkpoint_path(given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
+    if resume and ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
+    return TrainConfig(**given)
 
 # %% ../nbs/05a_cli.ipynb #286a24b1
 def _save_loss_curve(cfg:TrainConfig):
     history = read_history(Path(cfg.out)/'history.jsonl')
     if history: print(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
 
-def train_cmd(resume:bool=False, quiet:bool=False, **given) -> dict:
+def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, **given) -> dict:
     "`scratch_vae_train`: train per the flags `given`, then draw the loss curve and the run's pictures."
     cfg = train_config(given, resume)
-    init_distributed(pick_device(cfg.device))              # started by torchrun: join its group; rank 0 speaks and writes
-    if is_main(): print(f"Training {cfg.dataset} → {cfg.out} (losses in nats per image)")
     def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
         _save_loss_curve(cfg)
         if not interrupted:
             for p in save_pictures(model, cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
-    return fit(cfg, resume=resume, quiet=quiet, log=lambda s: print(s, flush=True), finish=pictures)
+    return fit(cfg, resume=resume, overwrite=overwrite, quiet=quiet, log=lambda s: print(s, flush=True), finish=pictures)
 
 # %% ../nbs/05a_cli.ipynb #ffed5f8a
 @dataclass
 class ModelArgs:
     "The flags every command that reads a trained model shares."
-    out: str|None = setting(None, "run directory: the model, and where the output goes (default: runs/<dataset>)")
+    out: str|None = setting(None, "run directory: the model, and where the output goes (default: runs/<dataset>; "
+                                  "with --weights, runs/weights/<name>)")
     weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
     dataset: str = setting('mnist', "mnist or fashion-mnist: its test images")
     data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
     device: str = setting('auto', "auto, cpu, cuda, mps")
-    def __post_init__(self): self.out = self.out or str(Path('runs')/self.dataset)
+    def __post_init__(self):
+        if self.out is None:    # outputs made from --weights never land in a training run's directory
+            self.out = (str(Path('runs')/'weights'/re.sub(r'[^\w.-]+', '-', self.weights).strip('-.')) if self.weights
+                        else TrainConfig.default_out(self.dataset))
+        check_writable(Path(self.out), 1 << 20, create=False)   # a file, or a read-only place: said before any work
 
     def model_and_meta(self):
-        "The model (from `--weights`, else `--out`) and its metadata; `--out` is created for the output."
-        res = load_model_and_meta(self.weights or self.out, pick_device(self.device))
+        "The model (from `--weights`, else `--out`) and its metadata, `source` (path and SHA-256) added; nothing is written."
+        path = resolve_weights(self.weights or self.out)
+        model, meta = load_model_and_meta(path, pick_device(self.device))
+        return model, meta | dict(source=dict(path=str(path.absolute()), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
+
+    def output(self, name:str) -> Path:
+        "The path of the output file `name` in `--out`, which is created now, when there is something to put in it."
         Path(self.out).mkdir(parents=True, exist_ok=True)
-        return res
+        return Path(self.out)/name
 
 @dataclass
 class EvaluateArgs(ModelArgs):
@@ -120,12 +127,12 @@ def evaluate_cmd(**flags) -> dict:
     if a.limit: x = x[:a.limit]
     setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
     res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
-    res['dataset'] = a.dataset
+    res.update(dataset=a.dataset, weights=meta['source'])
     if not is_main(): return res
     print(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
-    atomic_write_bytes(Path(a.out)/'evaluation.json', json.dumps(res, indent=2).encode())
-    print(f"wrote {Path(a.out)/'evaluation.json'}")
+    atomic_write_bytes(p := a.output('evaluation.json'), json_bytes(res, indent=2))
+    print(f"wrote {p}")
     return res
 
 # %% ../nbs/05a_cli.ipynb #7e5522e5
@@ -156,7 +163,7 @@ def reconstruct_cmd(**flags) -> Path:
     model, _ = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if not 0 <= a.start <= len(x) - 2*a.n: raise ValueError(f"--start must be in 0..{len(x) - 2*a.n} for n={a.n}, got {a.start}")
-    p = save_figure(reconstruction_figure(model, x[a.start:], a.n), a.file or Path(a.out)/'reconstructions.png')
+    p = save_figure(reconstruction_figure(model, x[a.start:], a.n), a.file or a.output('reconstructions.png'))
     print(f"wrote {p}")
     return p
 
@@ -164,7 +171,7 @@ def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)
     model, _ = a.model_and_meta()
-    p = save_figure(sample_figure(model, a.n, a.seed, a.nrow), a.file or Path(a.out)/'samples.png')
+    p = save_figure(sample_figure(model, a.n, a.seed, a.nrow), a.file or a.output('samples.png'))
     print(f"wrote {p}")
     return p
 
@@ -172,10 +179,12 @@ def sample_cmd(**flags) -> Path:
 def run_cli(parser:argparse.ArgumentParser, command, argv=None):
     "Parse `argv` with `parser`, call `command(**flags)`, and turn user-fixable errors into one line on stderr and exit status 2."
     prog = parser.prog
+    for stream in (sys.stdout, sys.stderr):     # a terminal that can't show '→' or '±' gets an escape, not a crash
+        if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
     flags = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     try: return command(**flags)
     except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
-    except KeyboardInterrupt: print(f"{prog}: interrupted before training started; nothing was written", file=sys.stderr); sys.exit(130)
+    except KeyboardInterrupt: print(f"{prog}: interrupted before it finished; nothing was written", file=sys.stderr); sys.exit(130)
     except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
     except LostRank as e: print(f"{prog}: rank {os.environ.get('RANK', 0)}: error: {e}", file=sys.stderr); sys.exit(1)
     finally: finish_distributed()                           # leave torchrun's process group, if in one

@@ -12,9 +12,11 @@ from fastcore.basics import patch
 from .data import BINARIZE, DATASETS
 from .model import ACTIVATIONS
 from .elbo import LIKELIHOODS
+from .checkpoint import param_count
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'lr_at', 'resume_conflicts', 'pick_device']
+__all__ = ['LIMITS', 'LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'check_device', 'lr_at',
+           'resume_conflicts', 'config_from', 'resume_config', 'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 def setting(default, help:str, **kw):
@@ -50,23 +52,44 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.hidden_dims, int): self.hidden_dims = [self.hidden_dims]
         self.hidden_dims = list(self.hidden_dims)
-        if self.out is None: self.out = str(Path('runs')/self.dataset)
+        if self.out is None: self.out = self.default_out(self.dataset)
         self.validate()
+
+    @staticmethod
+    def default_out(dataset:str) -> str: return str(Path('runs')/dataset)    # where a run goes without --out
 
     def model_config(self) -> dict: return dict(input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
                                                 latent_dim=self.latent_dim, activation=self.activation)
 
+# %% ../nbs/03b_config.ipynb #1f2613f7
+from .checkpoint import MAX_PARAMS
+LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6, params=MAX_PARAMS,
+              k_rows=2**18, seed=2**32 - 1)   # the bounds `validate` enforces: one place, shared with the file loader's
+
+def check_device(device:str) -> str:
+    "`device` if it names a device kind this package runs on (auto, cpu, cuda, cuda:N, mps), else `ValueError` listing them."
+    kind = device.split(':')[0] if isinstance(device, str) else None
+    ok = device == 'auto' or kind in ('cpu', 'cuda', 'mps') and (device.count(':') == 0 or kind == 'cuda' and device[5:].isdigit())
+    if not ok: raise ValueError(f"unknown device {device!r}: use cpu, cuda, mps or auto")
+    return device
+
 # %% ../nbs/03b_config.ipynb #86faf778
 @patch
 def validate(self:TrainConfig):
-    "Raise `ValueError` naming the first bad field."
-    def bad(name, why): raise ValueError(f"invalid config: {name}={getattr(self, name)!r}: {why}")
+    "Raise `ValueError` naming the first bad setting (as its flag and its field)."
+    def bad(name, why): raise ValueError(f"invalid --{name.replace('_', '-')} ({name}={getattr(self, name)!r}): {why}")
     if self.dataset not in DATASETS: bad('dataset', f"known datasets: {', '.join(DATASETS)}")
     for n in ('epochs', 'batch_size', 'input_dim', 'latent_dim', 'k'):
         v = getattr(self, n)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(n, "must be a positive integer")
+        if v > LIMITS[n]: bad(n, f"at most {LIMITS[n]:,}")
     if not self.hidden_dims or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden_dims):
         bad('hidden_dims', "must be positive integers")
+    try: n_params = param_count(self.model_config())
+    except ValueError as e: bad('hidden_dims', str(e))
+    if n_params > LIMITS['params']: bad('hidden_dims' if len(self.hidden_dims) > 1 or self.hidden_dims[0] > self.latent_dim else 'latent_dim',
+                                       f"the model would have {n_params:,} parameters, more than the {LIMITS['params']:,} allowed")
+    if self.k * self.batch_size > LIMITS['k_rows']: bad('k', f"k × batch size = {self.k * self.batch_size:,} decoded images per step, more than {LIMITS['k_rows']:,}")
     if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0): bad('lr', "must be a finite number > 0")
     if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0): bad('beta', "must be a finite number >= 0")
     if self.activation not in ACTIVATIONS: bad('activation', f"known: {', '.join(ACTIVATIONS)}")
@@ -74,7 +97,13 @@ def validate(self:TrainConfig):
     if self.likelihood not in LIKELIHOODS: bad('likelihood', f"use one of {', '.join(LIKELIHOODS)}")
     if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1): bad('limit', "must be a positive integer or None")
     if self.on_nan not in ('stop', 'skip'): bad('on_nan', "use 'stop' or 'skip'")
-    if not isinstance(self.seed, int) or self.seed < 0: bad('seed', "must be a non-negative integer")
+    if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= LIMITS['seed']:
+        bad('seed', f"must be an integer in 0..{LIMITS['seed']:,}")
+    for n in ('out', 'data'):
+        try: str(getattr(self, n) or '').encode('utf-8')
+        except UnicodeEncodeError: bad(n, "not valid UTF-8: choose a path with a UTF-8 name")
+    try: check_device(self.device)
+    except ValueError as e: bad('device', str(e))
     if not (isinstance(self.adam_eps, (int, float)) and math.isfinite(self.adam_eps) and self.adam_eps > 0): bad('adam_eps', "must be a finite number > 0")
     if self.lr_schedule not in LR_SCHEDULES: bad('lr_schedule', f"use one of {', '.join(LR_SCHEDULES)}")
 
@@ -96,6 +125,21 @@ def resume_conflicts(old:TrainConfig, new:TrainConfig) -> list[str]:
     return [f"{f.name}: {getattr(old, f.name)!r} → {getattr(new, f.name)!r}" for f in dataclasses.fields(TrainConfig)
             if f.name not in MAY_CHANGE_ON_RESUME and getattr(old, f.name) != getattr(new, f.name)]
 
+# %% ../nbs/03b_config.ipynb #2b65ab50
+def config_from(settings, path) -> TrainConfig:
+    "The `TrainConfig` a file at `path` (a checkpoint, `config.json`) recorded, or `ValueError` naming the file."
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    if not isinstance(settings, dict) or set(settings) - names:
+        extra = sorted(set(settings) - names) if isinstance(settings, dict) else settings
+        raise ValueError(f"{path}: its config is not one this version reads (unknown: {extra})")
+    try: return TrainConfig(**settings)
+    except ValueError as e: raise ValueError(f"{path}: its recorded config is invalid: {e}") from None
+
+def resume_config(given:dict, old:dict, path) -> TrainConfig:
+    "The config of a run resumed from the checkpoint at `path`: its settings `old`, under the flags `given` (which `resume_conflicts` then checks)."
+    kept = {k: v for k, v in config_from(old, path).__dict__.items() if k not in MAY_CHANGE_ON_RESUME}
+    return TrainConfig(**kept | given)
+
 # %% ../nbs/03b_config.ipynb #675f1224
 def pick_device(device:str='auto') -> torch.device:
     "The `torch.device` for `device`: 'auto' means CUDA, then MPS, then CPU."
@@ -103,7 +147,8 @@ def pick_device(device:str='auto') -> torch.device:
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
-    try: d = torch.device(device)
-    except RuntimeError as e: raise ValueError(f"unknown device {device!r}: {e}") from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+    d = torch.device(check_device(device))
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"--device {device}: CUDA is not available here; use --device cpu")
+    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {device}: MPS is not available here; use --device cpu")
     return d

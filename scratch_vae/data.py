@@ -4,15 +4,15 @@
 
 # %% ../nbs/00b_data.ipynb #15a17902
 from __future__ import annotations
-import hashlib, http.client, os, tempfile, urllib.error, urllib.parse, urllib.request
+import hashlib, http.client, importlib.util, os, tempfile, time, urllib.error, urllib.parse, urllib.request
 from pathlib import Path
 import numpy as np
 import torch
 from .idx import IDXError, read_idx
 
 # %% auto #0
-__all__ = ['SPLITS', 'DATASETS', 'BINARIZE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs', 'find_split',
-           'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches']
+__all__ = ['SPLITS', 'DATASETS', 'CLONE', 'BINARIZE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs',
+           'find_split', 'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches']
 
 # %% ../nbs/00b_data.ipynb #e327bdb6
 SPLITS = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
@@ -63,10 +63,12 @@ def check_labels(a:np.ndarray, path, n_classes:int=10) -> np.ndarray:
     return a
 
 # %% ../nbs/00b_data.ipynb #4107a3f7
+CLONE = Path(importlib.util.find_spec('scratch_vae').origin).resolve().parents[1]   # the clone the package runs from (with -e)
+
 def data_roots(root=None) -> list[Path]:
-    "The folders searched for datasets, in order: `root`, `$SCRATCH_VAE_DATA`, `./data`."
-    roots = [root, os.environ.get('SCRATCH_VAE_DATA'), 'data']
-    return list(dict.fromkeys(Path(r) for r in roots if r))
+    "The folders searched for datasets: `root` alone if given, else `$SCRATCH_VAE_DATA`, `./data`, the clone's `data/` (absolute)."
+    roots = [root] if root else [os.environ.get('SCRATCH_VAE_DATA'), 'data', CLONE/'data']
+    return list(dict.fromkeys(Path(r).absolute() for r in roots if r))
 
 def _find_file(d:Path, name:str):
     for cand in (d/name, d/name.removesuffix('.gz')):
@@ -75,7 +77,7 @@ def _find_file(d:Path, name:str):
 def candidate_dirs(dataset:str, root=None) -> list[Path]:
     "Every folder that may hold `dataset`, in search order."
     if dataset not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    return [r/dataset for r in data_roots(root)] + [Path(d) for d in DATASETS[dataset]['system_dirs']]
+    return [r/dataset for r in data_roots(root)] + ([] if root else [Path(d) for d in DATASETS[dataset]['system_dirs']])
 
 def find_split(dataset:str, split:str, root=None) -> tuple[Path, Path] | None:
     "Paths of the (images, labels) files of `split` in the first folder that has both, or `None`."
@@ -97,8 +99,8 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
 
 _opener = urllib.request.build_opener(_HTTPOnlyRedirects)
 
-def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1<<16):
-    "Download `url` to `dest` if its MD5 is `md5`, reading at most `max_bytes`; atomic, never leaves a partial `dest`."
+def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1<<16, deadline:float|None=None):
+    "Download `url` to `dest` if its MD5 is `md5`, reading at most `max_bytes` within `deadline` seconds (default: 60 s + 1 s per 100 kB); atomic, never leaves a partial `dest`."
     if urllib.parse.urlsplit(url).scheme.lower() not in ('http', 'https'): raise ValueError(f"refusing non-HTTP(S) URL {url}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +108,10 @@ def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1
     try:
         h, n = hashlib.md5(), 0
         with os.fdopen(fd, 'wb') as f, _opener.open(url, timeout=timeout) as r:
-            promised = r.headers.get('Content-Length')
-            while buf := r.read(chunk):
+            promised, deadline = r.headers.get('Content-Length'), deadline or 60 + max_bytes / 1e5
+            end = time.monotonic() + deadline
+            while buf := r.read1(chunk):             # read1: what has arrived, so a trickle can't hold us past the deadline
+                if time.monotonic() > end: raise DownloadError(f"{url}: only {n:,} bytes after {deadline:.0f} s, too slow: giving up on this mirror")
                 n += len(buf)
                 if n > max_bytes: raise DownloadError(f"{url}: more than the expected {max_bytes:,} bytes, cut off")
                 h.update(buf); f.write(buf)
@@ -136,6 +140,7 @@ def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, 
     "Download the missing files of `splits` of `dataset` into the folder `dest`, trying `mirrors` in order."
     info, dest = DATASETS[dataset], Path(dest)
     mirrors = info['mirrors'] if mirrors is None else mirrors
+    made = [p for p in (dest, *dest.parents) if not p.exists()]        # folders to take away again if nothing arrives
     for stale in (dest.glob('.*.part') if dest.is_dir() else []): stale.unlink(missing_ok=True)   # from killed downloads
     errors = []
     for name in [n for s in splits for n in SPLITS[s]]:
@@ -150,6 +155,9 @@ def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, 
                 errors.append(f"  {e}" if url in str(e) else f"  {url}: {type(e).__name__}: {e}")
     names = [n for s in splits for n in SPLITS[s] if not _find_file(dest, n)]
     if names:
+        for p in made:
+            try: p.rmdir()
+            except OSError: break
         raise DownloadError(f"could not download {', '.join(names)} of {dataset} from any mirror:\n" + '\n'.join(errors) +
                             '\n' + _missing_message(dataset, dest.parent if root is None else root, dest, splits))
 

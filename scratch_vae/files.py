@@ -4,11 +4,11 @@
 
 # %% ../nbs/00a_files.ipynb #05e53a31
 from __future__ import annotations
-import fcntl, os, shutil, socket, tempfile, time
+import fcntl, json, math, os, shutil, socket, stat, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write_bytes', 'check_writable', 'RunLocked', 'RunLock']
+__all__ = ['TMP_TAG', 'atomic_write_bytes', 'remove_stale_tmp', 'json_bytes', 'check_writable', 'RunLocked', 'RunLock']
 
 # %% ../nbs/00a_files.ipynb #0c65d3f4
 def _umask() -> int:
@@ -16,10 +16,14 @@ def _umask() -> int:
     mask = os.umask(0o022); os.umask(mask)
     return mask
 
+TMP_TAG = 'scratch_vae'    # our temporary files are `.<name>.scratch_vae-<pid>-<random>.tmp`: recognisably ours, and whose
+
+def _tmp_prefix(name:str) -> str: return f'.{name}.{TMP_TAG}-{os.getpid()}-'
+
 def atomic_write_bytes(path, data:bytes):
     "Write `data` to `path` via a temporary file in the same folder, fsync'd, then renamed into place."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path.name), suffix='.tmp')
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as f:
@@ -28,15 +32,49 @@ def atomic_write_bytes(path, data:bytes):
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
 
+# %% ../nbs/00a_files.ipynb #dfb4e134
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def remove_stale_tmp(folder) -> list[Path]:
+    "Delete the temporary files in `folder` that this package's writers left when killed (their pid is gone); return them."
+    gone = []
+    for p in Path(folder).glob(f'.*.{TMP_TAG}-*-*.tmp'):
+        pid = p.name.rsplit(f'.{TMP_TAG}-', 1)[1].split('-')[0]
+        if pid.isdigit() and not _alive(int(pid)) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True); gone.append(p)
+    return gone
+
+# %% ../nbs/00a_files.ipynb #eda4ad1d
+def _finite(o):
+    if isinstance(o, float) and not math.isfinite(o): return None
+    if isinstance(o, dict): return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_finite(v) for v in o]
+    return o
+
+def json_bytes(obj, indent:int|None=None) -> bytes:
+    "`obj` as UTF-8 JSON that any reader accepts: NaN and ±infinity become `null`."
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False, ensure_ascii=False).encode()
+
 # %% ../nbs/00a_files.ipynb #8cd19f8c
-def check_writable(out:Path, need_bytes:int):
-    "Fail before training if `out` can't be created, written, or lacks `need_bytes` of free space."
+def check_writable(out:Path, need_bytes:int, create:bool=True):
+    "Fail before any work if `out` is a file, can't be created or written, or lacks `need_bytes` of free space; `create=False` creates nothing."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(20, f"{out.absolute()} is a file; --out takes a directory")
+    where = out
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out/'.write-test', b'ok'); (out/'.write-test').unlink()
-    except OSError as e: raise OSError(e.errno, f"output directory {out} is not writable: {e.strerror or e}") from None
-    free = shutil.disk_usage(out).free
-    if free < need_bytes: raise OSError(28, f"output directory {out} has {free/2**20:.1f} MiB free; a run needs about {need_bytes/2**20:.1f} MiB")
+        if create: out.mkdir(parents=True, exist_ok=True)
+        else:
+            while not where.exists(): where = where.parent
+            if not where.is_dir(): raise NotADirectoryError(20, f"{where} is a file")
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=_tmp_prefix('write-test'), suffix='.tmp')
+        os.close(fd); os.unlink(tmp)
+    except OSError as e: raise OSError(e.errno, f"output directory {out.absolute()} is not writable: {e.strerror or e}") from None
+    free = shutil.disk_usage(where).free
+    if free < need_bytes: raise OSError(28, f"output directory {out.absolute()} has {free/2**20:.1f} MiB free; this needs about {need_bytes/2**20:.1f} MiB")
 
 # %% ../nbs/00a_files.ipynb #ca331cf8
 class RunLocked(OSError): "Another job holds the run directory's lock."
@@ -48,7 +86,7 @@ class RunLock:
     def acquire(self) -> 'RunLock':
         "Take the lock, or raise `RunLocked` naming its holder; `self.stale` is set if a dead job's lock was taken over."
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        fd = self._open()
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 256, 0).decode(errors='replace').strip() or 'a job that is starting'
@@ -60,6 +98,19 @@ class RunLock:
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         self.fd = fd
         return self
+
+    def _open(self) -> int:
+        "Open (or create) the lock file itself, never what a link points to; refuse anything but a plain, singly-linked file."
+        bad = f"{self.path} is not a plain file of its own"
+        try: fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666 & ~_umask())
+        except OSError as e:
+            if self.path.is_symlink(): raise OSError(e.errno, f"{bad} (a symbolic link); remove it and start again") from None
+            raise OSError(e.errno, f"{self.path}: cannot open the run directory's lock: {e.strerror}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)
+            raise OSError(1, f"{bad} ({'a hard link' if stat.S_ISREG(st.st_mode) else 'not a regular file'}); remove it and start again")
+        return fd
 
     def release(self):
         "Empty the lock file and release the lock (idempotent)."

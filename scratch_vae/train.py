@@ -8,16 +8,16 @@ import json, signal, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
-from .files import atomic_write_bytes, check_writable, RunLock
+from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
 from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, DATASETS
 from .model import VAE
 from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
-from .config import TrainConfig, resume_conflicts, pick_device, lr_at
+from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
 from .evaluate import fixed_batches, mean_elbo, progress
-from .checkpoint import (save_model, load_model, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
-                                    read_history, write_history)
+from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
+                                    read_history, write_history, RUN_FILES)
 
 # %% auto #0
 __all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'load_images', 'resume_run',
@@ -97,20 +97,24 @@ def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]
 def resume_run(run:Run, log=print):
     "Restore `run` from its checkpoint; `ValueError` naming every setting that differs from the checkpoint's."
     tensors, meta = read_checkpoint(run.ckpt)
-    diff = resume_conflicts(TrainConfig(**meta['config']), run.cfg)
+    diff = resume_conflicts(config_from(meta['config'], run.ckpt), run.cfg)
     if diff: raise ValueError(f"--resume: {run.ckpt} was trained with other settings ({'; '.join(diff)})")
     restore_checkpoint(run.ckpt, tensors, meta, run.model, run.opt, run.gen)
     run.epoch, run.step, run.partial = meta['epoch'], meta['step'], meta['partial']
     if run.epoch >= run.cfg.epochs: log(f"{run.ckpt} has already finished {run.epoch} epochs (asked for {run.cfg.epochs}); nothing to do")
     else: log(f"Resuming {run.out} from its checkpoint: epoch {run.epoch + 1}, step {run.step} ({run.epoch} epochs done)")
 
-def start_run(cfg:TrainConfig, resume:bool=False, log=print) -> Run:
-    "A ready `Run`: data loaded, model built (and restored with `resume`), run directory checked; `config.json` written last."
-    cfg.validate()
-    device = init_distributed(pick_device(cfg.device))     # joins torchrun's process group, if started by torchrun
+def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
+    "A ready `Run` on `device`: run directory decided, data loaded, model built (and restored with `resume`), directory locked; `config.json` written last."
     check_batch_size(cfg.batch_size)
-    if resume and not checkpoint_path(cfg.out).is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint in {cfg.out}/ (is --out right? without --resume a new run starts)")
+    out = Path(cfg.out)
+    if resume and not checkpoint_path(out).is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint in {out.absolute()}/ (is --out right? without --resume a new run starts)")
+    if not resume and not overwrite and (found := [n for n in RUN_FILES if (out/n).exists()]):
+        raise FileExistsError(f"{out.absolute()} already holds a run ({', '.join(found)}): continue it with --resume, "
+                              f"or replace it with --overwrite")
+    check_writable(out, need_bytes=8 * 4 * param_count(cfg.model_config()) + (16 << 20), create=False)
+    log(f"Loading {cfg.dataset} ...")
     x_train, x_test = load_images(cfg, log)
     torch.manual_seed(cfg.seed)
     model = VAE(**cfg.model_config()).to(device)
@@ -119,14 +123,18 @@ def start_run(cfg:TrainConfig, resume:bool=False, log=print) -> Run:
               fixed_batches(x_test, cfg.binarize, cfg.seed, device), by_hand=supports(model, cfg.likelihood, cfg.k))
     if resume: resume_run(run, log)
     if is_main():                                 # rank 0 alone writes the run directory, and holds its lock meanwhile
-        check_writable(run.out, need_bytes=8 * 4 * sum(p.numel() for p in model.parameters()) + (16 << 20))
-        run.lock = RunLock(run.out).acquire()
-        if run.lock.stale: log(f"{run.out} was locked by a job that died ({run.lock.stale}); taking it over")
+        out.mkdir(parents=True, exist_ok=True)
+        run.lock = RunLock(out).acquire()
         try:
-            for stale in run.out.glob('.*.tmp'): stale.unlink(missing_ok=True)    # left by a writer killed mid-write
-            atomic_write_bytes(run.out/'config.json', json.dumps(asdict(cfg), indent=2).encode())
+            if run.lock.stale: log(f"{out} was locked by a job that died ({run.lock.stale}); taking it over")
+            remove_stale_tmp(out)                                      # our own writers' leftovers, nobody else's
+            if not resume:                                             # --overwrite (or a fresh directory): a new record
+                for n in RUN_FILES: (out/n).unlink(missing_ok=True)
+            run.history = read_history(out/'history.jsonl', upto=run.epoch)
+            atomic_write_bytes(out/'config.json', json_bytes(asdict(cfg), indent=2))
         except BaseException: run.lock.release(); raise
-    run.history = read_history(run.out/'history.jsonl', upto=run.epoch)
+    log(f"Training {cfg.dataset} → {out}: {len(run.batches)} steps of {cfg.batch_size} images per epoch, epochs "
+        f"{run.epoch + 1}–{cfg.epochs} (losses in nats per image)")
     return run
 
 # %% ../nbs/04_train.ipynb #d98b479a
@@ -211,11 +219,14 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
-def fit(cfg:TrainConfig, resume:bool=False, quiet:bool=False, log=print, finish=None) -> dict:
+def fit(cfg:TrainConfig, resume:bool=False, overwrite:bool=False, quiet:bool=False, log=print, finish=None) -> dict:
     "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`. `finish(model, interrupted)`, if given, runs on rank 0 while the run directory is still locked."
-    init_distributed(pick_device(cfg.device))            # under torchrun: join the group, so that only rank 0 logs
+    device = init_distributed(pick_device(cfg.device))   # under torchrun: join the group, so that only rank 0 logs
     if not is_main(): log, quiet = (lambda s: None), True
-    run = start_run(cfg, resume, log)
+    run = start_run(cfg, device, resume, overwrite, log)
+    if run.epoch >= cfg.epochs:                          # a finished run, resumed: nothing to train, nothing to rewrite
+        if run.lock: run.lock.release()
+        return dict(model=run.model.eval(), history=run.history, out=run.out)
     try:
         try:
             with _StopOnSignal() as stop:

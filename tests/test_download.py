@@ -32,6 +32,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(b'\0' * 65536)
             except (BrokenPipeError, ConnectionResetError): pass
             return
+        if mode == 'slow':                          # a mirror that trickles: 1 byte every 50 ms
+            self.send_header('Content-Length', str(len(body))); self.end_headers()
+            try:
+                for b in body[:200]: self.wfile.write(bytes([b])); self.wfile.flush(); time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError): pass
+            return
         if mode == 'corrupt': body = bytes(b ^ 0xFF for b in body[:64]) + body[64:]
         self.send_header('Content-Length', str(len(body))); self.end_headers()
         if mode == 'drop': body = body[:len(body) // 2]     # promise the whole file, close halfway
@@ -48,8 +54,9 @@ def server():
 
 @pytest.fixture(autouse=True)
 def nowhere_else(tmp_path, monkeypatch):
-    "The search path is root, $SCRATCH_VAE_DATA, ./data: make only the test's own root count."
+    "The search path is root, $SCRATCH_VAE_DATA, ./data, the clone's data/: make only the test's own root count."
     monkeypatch.delenv('SCRATCH_VAE_DATA', raising=False)
+    monkeypatch.setattr(idx, 'CLONE', tmp_path/'no-clone')
     monkeypatch.chdir(tmp_path)
 
 
@@ -143,3 +150,32 @@ def test_search_order(tmp_path, monkeypatch):
     import gzip
     (b/'mnist'/'t10k-labels-idx1-ubyte').write_bytes(gzip.decompress(REAL['t10k-labels-idx1-ubyte.gz']))  # plain counts
     assert idx.find_split('mnist', 'test')[1].name == 't10k-labels-idx1-ubyte'
+
+
+def test_a_trickling_mirror_is_left_at_its_deadline(server, tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match='too slow: giving up on this mirror'):
+        fetch(f'{server}/slow/t10k-labels-idx1-ubyte.gz', tmp_path/'x.gz', *DATASETS['mnist']['files']['t10k-labels-idx1-ubyte.gz'], deadline=1)
+    assert time.monotonic() - t0 < 5 and list(tmp_path.iterdir()) == []
+
+
+def test_slow_then_good_mirror(server, tmp_path, monkeypatch):
+    real = idx.fetch
+    monkeypatch.setattr(idx, 'fetch', lambda *a, **k: real(*a, **k | dict(deadline=1)))
+    download_dataset('mnist', tmp_path, splits=('test',), mirrors=[f'{server}/slow/', f'{server}/good/'], log=None)
+    assert all((tmp_path/n).read_bytes() == b for n, b in REAL.items())
+
+
+def test_a_failed_download_creates_no_folders(server, tmp_path):
+    with pytest.raises(DownloadError):
+        download_dataset('mnist', tmp_path/'a'/'b', splits=('test',), mirrors=[f'{server}/missing/'], log=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_explicit_root_is_used_alone(tmp_path):
+    from scratch_vae.data import candidate_dirs
+    (tmp_path/'data'/'mnist').mkdir(parents=True)                 # ./data exists, but --data says elsewhere
+    assert candidate_dirs('fashion-mnist', tmp_path/'mine') == [(tmp_path/'mine'/'fashion-mnist').absolute()]
+    with pytest.raises(FileNotFoundError, match=str(tmp_path/'mine'/'mnist')):
+        load_mnist('test', root=tmp_path/'mine', download=False)
+    assert not (tmp_path/'mine').exists()
