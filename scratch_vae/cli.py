@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_cli.ipynb #892b51de
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, os, re, sys, typing
+import argparse, dataclasses, hashlib, json, math, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
@@ -128,6 +128,9 @@ def evaluate_cmd(**flags) -> dict:
     setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
     res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
     res.update(dataset=a.dataset, weights=meta['source'])
+    why = {k: 'a standard error needs at least two images' if k == 'nll_sem' and res['n_images'] < 2 else 'not a finite number'
+           for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}
+    if why: res['why_null'] = why                          # evaluation.json writes these as null (JSON has no NaN)
     if not is_main(): return res
     print(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")

@@ -6,6 +6,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))      # tools/nbtools.py: the notebook list and directives
 DATA = ROOT/'data'
+FASHION = Path('/usr/share/datasets')     # Debian's dataset-fashion-mnist: <root>/fashion-mnist/ (an explicit --data is used alone)
 MNIST_TEST = [DATA/'mnist'/n for n in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')]
 
 
@@ -44,7 +45,7 @@ def data_root(): return DATA
 
 def have_fashion_train():
     from scratch_vae.data import find_split
-    return find_split('fashion-mnist', 'train', DATA) is not None
+    return find_split('fashion-mnist', 'train', FASHION) is not None
 
 
 def run(cmd, timeout=600, check=True, **kw):

@@ -2,12 +2,12 @@
 import json, os, re, socket, stat, sys
 from pathlib import Path
 import pytest
-from conftest import ROOT, DATA, run
+from conftest import ROOT, DATA, FASHION, run
 
 BIN = Path(sys.executable).parent
 FILES = ['model.safetensors', 'checkpoint.safetensors', 'config.json', 'history.jsonl', 'loss_curve.png',
          'reconstructions.png', 'samples.png', 'interpolation.png', 'latent_scatter.png']
-QUICK = ['--dataset', 'fashion-mnist', '--data', str(DATA), '--limit', '3000', '--quiet']
+QUICK = ['--dataset', 'fashion-mnist', '--data', str(FASHION), '--limit', '3000', '--quiet']
 
 
 def cli(name, *args, check=True, **kw):
@@ -68,7 +68,7 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_evaluate(trained):
     out, _ = trained
-    r = cli('scratch_vae_evaluate', '--out', out, '--dataset', 'fashion-mnist', '--data', DATA, '--k', 20, '--limit', 300)
+    r = cli('scratch_vae_evaluate', '--out', out, '--dataset', 'fashion-mnist', '--data', FASHION, '--k', 20, '--limit', 300)
     ev = json.loads((out/'evaluation.json').read_text())
     assert ev['n_images'] == 300 and ev['k'] == 20 and ev['units'] == 'nats per image'
     assert ev['nll'] < -ev['elbo'] + 1.0 and ev['recon'] > 0 and ev['kl'] > 0
@@ -79,14 +79,14 @@ def test_evaluate(trained):
 
 def test_pictures(trained, tmp_path):
     out, _ = trained
-    cli('scratch_vae_reconstruct', '--out', out, '--dataset', 'fashion-mnist', '--data', DATA, '--file', tmp_path/'r.png')
+    cli('scratch_vae_reconstruct', '--out', out, '--dataset', 'fashion-mnist', '--data', FASHION, '--file', tmp_path/'r.png')
     cli('scratch_vae_sample', '--out', out, '--n', 16, '--nrow', 4, '--file', tmp_path/'s.png')
     from PIL import Image
     assert Image.open(tmp_path/'r.png').size[0] > 300 and Image.open(tmp_path/'s.png').size[0] > 100
 
 
 @pytest.mark.parametrize('args,msg', [
-    (['--lr', '-1'], 'lr=-1.0'),
+    (['--lr', '-1'], '--lr (lr=-1.0)'),
     (['--dataset', 'cifar'], "dataset='cifar'"),
     (['--latent-dim', '0'], 'latent_dim=0'),
     (['--hidden-dim', '256,x'], '--hidden-dim must be integers'),

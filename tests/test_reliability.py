@@ -3,7 +3,7 @@ import json, os, pickle, random, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import save_file
-from conftest import ROOT, DATA
+from conftest import ROOT, DATA, FASHION
 import scratch_vae.train as T
 import scratch_vae.checkpoint as C
 import scratch_vae.files as F
@@ -13,11 +13,11 @@ from scratch_vae.checkpoint import load_model, load_safetensors, CheckpointError
 from scratch_vae.model import VAE
 
 BIN = Path(sys.executable).parent
-QUICK = dict(dataset='fashion-mnist', data=str(DATA), limit=2000)
+QUICK = dict(dataset='fashion-mnist', data=str(FASHION), limit=2000)
 
 
 def start_training(out, *extra):
-    return subprocess.Popen([str(BIN/'scratch_vae_train'), '--dataset', 'fashion-mnist', '--data', str(DATA), '--out', str(out),
+    return subprocess.Popen([str(BIN/'scratch_vae_train'), '--dataset', 'fashion-mnist', '--data', str(FASHION), '--out', str(out),
                              '--quiet', *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env=os.environ | {'PYTHONUNBUFFERED': '1'})
 
