@@ -5,12 +5,20 @@
 # %% ../nbs/03c_backprop.ipynb #e6aa3483
 from __future__ import annotations
 import torch
-import torch.nn.functional as F
-from .model import VAE, LOGVAR_MIN, LOGVAR_MAX
-from .elbo import elbo_loss
+from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
+from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 
 # %% auto #0
-__all__ = ['supports', 'elbo_backward']
+__all__ = ['nll_grad', 'kl_grads', 'supports', 'elbo_backward']
+
+# %% ../nbs/03c_backprop.ipynb #e3581bf2
+def nll_grad(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "∂(−`bernoulli_log_likelihood`)/∂logits, elementwise: sigmoid(ℓ) − x."
+    return torch.sigmoid(logits) - x
+
+def kl_grads(mu:torch.Tensor, logvar:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "(∂`kl_divergence`/∂μ, ∂`kl_divergence`/∂log σ²), elementwise: (μ, ½(e^{log σ²} − 1))."
+    return mu, 0.5 * (logvar.exp() - 1)
 
 # %% ../nbs/03c_backprop.ipynb #aea2b7e8
 _DERIVATIVE = {'sigmoid': lambda y: y * (1 - y), 'tanh': lambda y: 1 - y * y, 'relu': lambda y: (y > 0).to(y.dtype)}
@@ -31,7 +39,7 @@ def _forward(model:VAE, x:torch.Tensor, generator=None, eps=None) -> dict:
     W = torch.cat([model.mu.weight, model.logvar.weight]); b = torch.cat([model.mu.bias, model.logvar.bias])
     mu, s = torch.addmm(b, hs[-1], W.t()).split(model.latent_dim, 1)
     logvar = s.clamp(LOGVAR_MIN, LOGVAR_MAX)
-    if eps is None: eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)   # as VAE.reparameterize draws it
+    if eps is None: eps = noise(mu.shape, mu, generator)                # as VAE.reparameterize draws it
     std = torch.exp(0.5 * logvar)
     gs = [mu + std * eps]
     *hidden, out = _layers(model.decoder)
@@ -47,20 +55,20 @@ def _linear_backward(lin, dy:torch.Tensor, u:torch.Tensor, need_input:bool=True)
     return dy @ lin.weight if need_input else None
 
 @torch.no_grad()
-def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Batch-mean −ELBO of `model` on float `x` `[B, 784]` and every parameter's `.grad`, by hand: `(loss, sums)`, sums = (Σ recon, Σ KL, B·loss)."
+def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None) -> tuple[torch.Tensor, ELBO]:
+    "Batch-mean −ELBO of `model` on float `x` `[B, 784]` and every parameter's `.grad`, by hand: `(loss, parts)`, as `elbo_loss` returns them."
     f, B, da = _forward(model, x, generator, eps), x.shape[0], _DERIVATIVE[model.activation]
     mu, logvar, logits = f['mu'], f['logvar'], f['logits']
-    recon = (F.softplus(logits) - x * logits).sum(1)                       # −log p(x|z), per image
-    kl = 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(1)
-    loss = (recon + beta * kl).mean()
+    log_lik, kl = bernoulli_log_likelihood(logits, x), kl_divergence(mu, logvar)
+    loss = (beta * kl - log_lik).mean()
     *hidden, out = _layers(model.decoder)                                   # decoder, last layer first
-    dg = _linear_backward(out, (torch.sigmoid(logits) - x) / B, f['gs'][-1])
+    dg = _linear_backward(out, nll_grad(logits, x) / B, f['gs'][-1])
     for lin, g_in, g_out in zip(hidden[::-1], f['gs'][-2::-1], f['gs'][:0:-1]):
         dg = _linear_backward(lin, dg * da(g_out), g_in)
-    dmu = dg + (beta / B) * mu                                              # reparameterization and KL
+    dkl_mu, dkl_logvar = kl_grads(mu, logvar)                               # reparameterization and KL
+    dmu = dg + (beta / B) * dkl_mu
     in_range = ((f['s'] >= LOGVAR_MIN) & (f['s'] <= LOGVAR_MAX)).to(x.dtype)
-    dlogvar = (0.5 * dg * f['eps'] * f['std'] + (0.5 * beta / B) * (logvar.exp() - 1)) * in_range
+    dlogvar = (0.5 * dg * f['eps'] * f['std'] + (beta / B) * dkl_logvar) * in_range
     dhead, h = torch.cat([dmu, dlogvar], 1), f['hs'][-1]                     # the fused μ / log σ² head
     dW = dhead.t() @ h
     model.mu.weight.grad, model.logvar.weight.grad = dW[:model.latent_dim], dW[model.latent_dim:]
@@ -70,4 +78,4 @@ def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps
     enc = _layers(model.encoder)                                            # encoder, last layer first
     for i in range(len(enc) - 1, -1, -1):
         dh = _linear_backward(enc[i], dh * da(f['hs'][i + 1]), f['hs'][i], need_input=i > 0)
-    return loss, torch.stack([recon.sum(), kl.sum(), loss * B]).double()
+    return loss, ELBO(log_lik - beta * kl, log_lik, kl)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_cli.ipynb #892b51de
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, math, os, re, sys, typing
+import argparse, dataclasses, hashlib, math, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable

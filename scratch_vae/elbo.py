@@ -8,6 +8,7 @@ import math
 from typing import NamedTuple
 import torch
 import torch.nn.functional as F
+from .model import noise
 
 # %% auto #0
 __all__ = ['LIKELIHOODS', 'kl_divergence', 'bernoulli_log_likelihood', 'continuous_bernoulli_log_norm',
@@ -63,7 +64,7 @@ def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', genera
     "Importance log-weights $\\log p(x, z_i) - \\log q(z_i \\mid x)$, shape `[k, N]`, for `k` samples per image (noise `eps` `[k, N, d]` if given)."
     x = model.flat_input(x)
     mu, logvar = model.encode(x) if mu_logvar is None else mu_logvar
-    if eps is None: eps = torch.randn((k,) + mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    if eps is None: eps = noise((k,) + mu.shape, mu, generator)
     z = mu + torch.exp(0.5 * logvar) * eps                                  # [k, N, d]
     logits = model.decode(z.reshape(-1, mu.shape[-1])).reshape(k, x.shape[0], -1)
     log_px = LIKELIHOODS[likelihood](logits, x)                               # [k, N]

@@ -8,11 +8,25 @@ import math, sys, time
 import torch
 from tqdm import tqdm
 from .data import Batches
-from .elbo import elbo, log_likelihood
+from .elbo import ELBO, elbo, log_likelihood
 from .distributed import world, shard_rows, all_reduce_sum
 
 # %% auto #0
-__all__ = ['fixed_batches', 'elbo_sums', 'mean_elbo', 'progress', 'evaluate']
+__all__ = ['SUMS', 'batch_sums', 'means', 'fixed_batches', 'elbo_sums', 'mean_elbo', 'progress', 'evaluate']
+
+# %% ../nbs/03e_evaluate.ipynb #5b1b6b17
+SUMS = ('recon', 'kl', 'loss', 'n')     # Σ −log p(x|z), Σ KL, Σ loss, images: the slots of every running sum
+
+def batch_sums(parts:ELBO|None, loss:torch.Tensor|None=None, beta:float=1.0, n:int|None=None) -> torch.Tensor:
+    "One batch's `SUMS` (float64) from its per-image `ELBO` `parts` (`None` for a bound with no recon/KL split, e.g. IWAE); `loss`, its mean loss, if not recon + β·KL."
+    if parts is None: r = k = torch.zeros((), dtype=torch.float64, device=loss.device)
+    else: r, k, n = (-parts.log_lik.sum()).double(), parts.kl.sum().double(), len(parts.kl)
+    total = r + beta * k if loss is None else (loss * n).double()
+    return torch.stack([r, k, total, torch.tensor(float(n), dtype=torch.float64, device=r.device)])
+
+def means(sums:torch.Tensor) -> dict:
+    "`recon`, `kl` and `loss` per image from a `SUMS` tensor."
+    return {name: (sums[i] / sums[3]).item() for i, name in enumerate(SUMS[:3])}
 
 # %% ../nbs/03e_evaluate.ipynb #d54a0ac2
 def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
@@ -21,22 +35,16 @@ def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
 
 @torch.inference_mode()
 def elbo_sums(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> torch.Tensor:
-    "`[Σ log p(x|z), Σ KL, n]` (float64) over `batches` (a `Batches`, or a list of image tensors), one seeded sample per image."
+    "`SUMS` (float64) over `batches` (a `Batches`, or a list of image tensors), one seeded sample per image."
     g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = torch.zeros(len(SUMS), dtype=torch.float64)
     for xb in (batches.iter_epoch(0) if isinstance(batches, Batches) else batches):
-        p = elbo(model, xb, beta, likelihood, g)
-        sums += torch.stack([p.log_lik.sum().double().cpu(), p.kl.sum().double().cpu(), torch.tensor(len(xb), dtype=torch.float64)])
+        sums += batch_sums(elbo(model, xb, beta, likelihood, g), beta=beta).cpu()
     return sums
-
-def _means(sums:torch.Tensor, beta:float=1.0) -> dict:
-    "`recon`, `kl` and `loss` per image from `elbo_sums`' `[Σ log p(x|z), Σ KL, n]`."
-    recon, kl = (-sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
-    return dict(recon=recon, kl=kl, loss=recon + beta * kl)
 
 def mean_elbo(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> dict:
     "Mean `recon` (= −log p(x|z)), `kl` and `loss` (= −ELBO) over `batches`, nats per image, one seeded sample per image."
-    return _means(elbo_sums(model, batches, beta, likelihood, seed), beta)
+    return means(elbo_sums(model, batches, beta, likelihood, seed))
 
 # %% ../nbs/03e_evaluate.ipynb #8ddc19fc
 def progress(it, total:int, desc:str='', show:bool=True, lines:bool=False, log=print):
@@ -58,7 +66,7 @@ def evaluate(model, images:torch.Tensor, k:int=5000, binarize:str='none', likeli
     t0 = time.perf_counter()
     xs = torch.cat(list(fixed_batches(images, binarize, seed, device).iter_epoch(0)))   # binarized alike on every rank
     mine = xs[shard_rows(len(xs))]                                                       # this rank's images
-    el = _means(all_reduce_sum(elbo_sums(model, mine.split(1000), 1.0, likelihood, seed + rank).to(device)))
+    el = means(all_reduce_sum(elbo_sums(model, mine.split(1000), 1.0, likelihood, seed + rank).to(device)))
     t1 = time.perf_counter()
     g = torch.Generator(device=device).manual_seed(seed + rank)
     parts = mine.split(batch_size)

@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from .layers import LinearLayer
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'LOGVAR_MIN', 'LOGVAR_MAX', 'mlp', 'VAE']
+__all__ = ['ACTIVATIONS', 'LOGVAR_MIN', 'LOGVAR_MAX', 'mlp', 'VAE', 'noise']
 
 # %% ../nbs/02_model.ipynb #f93e1308
 ACTIVATIONS = {'sigmoid': nn.Sigmoid, 'relu': nn.ReLU, 'tanh': nn.Tanh, 'silu': nn.SiLU, 'gelu': nn.GELU,
@@ -67,10 +67,14 @@ def encode(self:VAE, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return self.mu(h), self.logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 # %% ../nbs/02_model.ipynb #1829cecd
+def noise(shape, like:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
+    "Standard normal noise ε of `shape` on `like`'s device and dtype: the one way this package draws it."
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
 @patch
 def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None, eps:torch.Tensor|None=None) -> torch.Tensor:
     "$z = \\mu + \\exp(\\frac12\\log\\sigma^2)\\,\\varepsilon$ with $\\varepsilon \\sim \\mathcal N(0, I)$ (drawn from `generator` unless `eps` is given)."
-    if eps is None: eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    if eps is None: eps = noise(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
 # %% ../nbs/02_model.ipynb #d9bc604e
@@ -99,5 +103,5 @@ def reconstruct(self:VAE, x:torch.Tensor, sample:bool=False, generator=None) -> 
 def sample(self:VAE, n:int, generator:torch.Generator|None=None) -> torch.Tensor:
     "`n` images in [0, 1], shape `[n, input_dim]`, decoded from $z \\sim \\mathcal N(0, I)$."
     p = next(self.parameters())
-    z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+    z = noise((n, self.latent_dim), p, generator)
     return torch.sigmoid(self.decode(z))

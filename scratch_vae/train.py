@@ -4,18 +4,18 @@
 
 # %% ../nbs/04_train.ipynb #6174dfaf
 from __future__ import annotations
-import json, signal, threading, time
+import signal, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
-from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, DATASETS
-from .model import VAE
+from .data import load_mnist, missing_files, download_dataset, data_roots, Batches
+from .model import VAE, noise
 from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
-from .evaluate import fixed_batches, mean_elbo, progress
+from .evaluate import fixed_batches, mean_elbo, progress, SUMS, batch_sums, means
 from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history, RUN_FILES)
 
@@ -139,26 +139,24 @@ def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite
 
 # %% ../nbs/04_train.ipynb #d98b479a
 def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(loss, sums)` of this process's rows of the batch `xb` (all of it in one process): the mean loss (−ELBO, or −IWAE bound for `k` > 1) with every `.grad` set, and (Σ recon, Σ KL, rows·loss)."
+    "`(loss, sums)` of this process's rows of the batch `xb` (all of it in one process): the mean loss (−ELBO, or −IWAE bound for `k` > 1) with every `.grad` set, and its `SUMS`."
     cfg, rows = run.cfg, shard_rows(len(xb))
     x, eps = xb[rows], None
     if world()[1] > 1:      # the noise of the whole batch, this rank's rows of it: the generator moves as in one process
         shape = (len(xb), run.model.latent_dim) if cfg.k == 1 else (cfg.k, len(xb), run.model.latent_dim)
-        noise = torch.randn(shape, generator=run.gen, device=xb.device, dtype=xb.dtype)
-        eps = noise[rows] if cfg.k == 1 else noise[:, rows]
+        eps = noise(shape, xb, run.gen)
+        eps = eps[rows] if cfg.k == 1 else eps[:, rows]
     if len(x) == 0:         # a rank with no rows of a short last batch contributes nothing
         for p in run.model.parameters(): p.grad = torch.zeros_like(p)
-        return torch.zeros((), device=xb.device), torch.zeros(3, dtype=torch.float64, device=xb.device)
-    if run.by_hand: return elbo_backward(run.model, x, cfg.beta, run.gen, eps)
+        return torch.zeros((), device=xb.device), torch.zeros(len(SUMS), dtype=torch.float64, device=xb.device)
+    if run.by_hand:
+        loss, parts = elbo_backward(run.model, x, cfg.beta, run.gen, eps)
+        return loss, batch_sums(parts, loss)
     run.opt.zero_grad(set_to_none=True)
-    if cfg.k == 1:
-        loss, parts = elbo_loss(run.model, x, cfg.beta, cfg.likelihood, run.gen, eps)
-        sums = torch.stack([-parts.log_lik.sum(), parts.kl.sum(), loss * len(x)])
-    else:
-        loss = -iwae_bound(run.model, x, cfg.k, cfg.likelihood, run.gen, eps).mean()
-        sums = torch.stack([loss * 0, loss * 0, loss * len(x)])             # IWAE: no recon/KL split
+    if cfg.k == 1: loss, parts = elbo_loss(run.model, x, cfg.beta, cfg.likelihood, run.gen, eps)
+    else: loss, parts = -iwae_bound(run.model, x, cfg.k, cfg.likelihood, run.gen, eps).mean(), None   # IWAE: no recon/KL split
     loss.backward()
-    return loss.detach(), sums.detach().double()
+    with torch.no_grad(): return loss.detach(), batch_sums(parts, loss, n=len(x))
 
 def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|None:
     "One Adam step on the batch `xb`: its summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
@@ -169,9 +167,9 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|N
         try: total = all_reduce_step(list(run.model.parameters()), (rows.stop - rows.start) / len(xb), torch.cat([sums, asked]))
         except LostRank as e: raise LostRank(f"{where}: {e}. The last checkpoint ({run.ckpt}) is whole: "
                                              "start the job again with --resume") from None
-        sums, loss = total[:3], total[2] / len(xb)
+        sums, loss = total[:len(SUMS)], total[2] / len(xb)
         if stop is not None:                 # a signal that came after `asked` was read waits for the next step
-            stop.agreed = bool(total[3] > 0)
+            stop.agreed = bool(total[len(SUMS)] > 0)
             if stop.agreed and not stop.signal: stop.signal = signal.SIGTERM             # another rank was signalled
     gnorm = grad_norm(run.model)
     if not torch.isfinite(loss + gnorm):
@@ -185,28 +183,28 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|N
 
 # %% ../nbs/04_train.ipynb #50ff3622
 def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
-    "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, n, skipped)`; checkpoint and raise on a signal."
-    sums = torch.tensor(run.partial.get('sums', [0.0, 0.0, 0.0]), dtype=torch.float64)     # recon, kl, loss
-    n, skipped, first = run.partial.get('n', 0), run.partial.get('skipped', 0), run.step if epoch == run.epoch else 0
+    "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`; checkpoint and raise on a signal."
+    sums = torch.tensor(run.partial.get('sums', [0.0] * len(SUMS)), dtype=torch.float64)   # SUMS: recon, kl, loss, n
+    if len(sums) == 3: sums = torch.cat([sums, torch.tensor([float(run.partial['n'])], dtype=torch.float64)])  # older checkpoints
+    skipped, first = run.partial.get('skipped', 0), run.step if epoch == run.epoch else 0
     for group in run.opt.param_groups: group['lr'] = lr_at(run.cfg, epoch)
     run.model.train()
     for step, xb in enumerate(progress(run.batches.iter_epoch(epoch), len(run.batches), f'epoch {epoch + 1}', show_bar)):
         if step < first: continue     # replays the batch order and binarization noise, computes nothing
         s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}", stop)
         if s is None: skipped += 1
-        else: sums += s.cpu(); n += len(xb)
+        else: sums += s.cpu()
         if stop.stop:
             if is_main(): save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1,
-                                          dict(sums=sums.tolist(), n=n, skipped=skipped))
+                                          dict(sums=sums.tolist(), skipped=skipped))
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "
                                       f"resumable checkpoint written to {run.ckpt}; continue with --resume", stop.signal)
-    if n == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
-    return dict(sums=sums, n=n, skipped=skipped)
+    if sums[3] == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
+    return dict(sums=sums, skipped=skipped)
 
 def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     "Test ELBO, history entry, log line, checkpoint: everything that happens once an epoch's steps are done."
-    cfg, sums, n = run.cfg, res['sums'], res['n']
-    train = dict(recon=(sums[0] / n).item(), kl=(sums[1] / n).item(), loss=(sums[2] / n).item())
+    cfg, n, train = run.cfg, int(res['sums'][3]), means(res['sums'])
     if cfg.k > 1: train.update(recon=None, kl=None)    # the IWAE bound has no such split
     run.step, run.partial = 0, {}
     if not is_main(): return                           # the other ranks go on to the next epoch's first all-reduce

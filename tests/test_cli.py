@@ -55,7 +55,7 @@ def test_resume_continues_exactly(tmp_path):
     a, b = tmp_path/'a', tmp_path/'b'
     cli('scratch_vae_train', *QUICK, '--epochs', 3, '--out', a, '--seed', 5)
     cli('scratch_vae_train', *QUICK, '--epochs', 1, '--out', b, '--seed', 5)
-    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')  # settings from the checkpoint
+    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', FASHION, '--quiet')  # settings from the checkpoint
     assert 'Epoch 1,' not in r.stdout and 'Epoch 2,' in r.stdout and 'Epoch 3,' in r.stdout
     assert [l for l in r.stdout.splitlines() if l.startswith('Resuming')] == [f"Resuming {b} from its checkpoint: epoch 2, step 0 (1 epochs done)"]
     strip = lambda h: [(e['epoch'], e['train'], e['test']) for e in h]
