@@ -43,7 +43,7 @@ def explorer_data(name: str = NAME, data_root=None) -> dict:
     import torch
     from safetensors.numpy import load_file
     from scratch_vae.checkpoint import CheckpointError, load_model_and_meta, pretrained
-    from scratch_vae.data import find_split, load_mnist
+    from scratch_vae.data import candidate_dirs, find_split, load_mnist
     from scratch_vae.pictures import encode_means
     try: path = pretrained(name)          # refuses a file whose SHA-256 differs from weights/SHA256SUMS
     except CheckpointError as e: raise ExplorerError(str(e)) from None
@@ -51,8 +51,9 @@ def explorer_data(name: str = NAME, data_root=None) -> dict:
     if model.latent_dim != 2: raise ExplorerError(f"{path}: the explorer needs a 2-D latent, this model has {model.latent_dim}")
     data_root = Path(data_root or ROOT/'data')
     if find_split('mnist', 'test', data_root) is None:
-        raise ExplorerError(f"the MNIST test set is missing from {data_root/'mnist'} (t10k-images-idx3-ubyte.gz, "
-                            f"t10k-labels-idx1-ubyte.gz): python -c \"from scratch_vae.data import load_mnist; load_mnist('test', root='data')\"")
+        where = ', '.join(str(d) for d in candidate_dirs('mnist', data_root))
+        raise ExplorerError(f"the MNIST test set is missing (t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in none of "
+                            f"{where}): python -c \"from scratch_vae.data import load_mnist; load_mnist('test', root='data')\"")
     x, y = load_mnist('test', 'mnist', data_root, download=False)
     with torch.no_grad(): mu = encode_means(model, x).numpy()
     layers = decoder_layers(model, load_file(str(path)))

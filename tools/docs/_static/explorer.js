@@ -198,8 +198,8 @@
       setLatent(z[0], z[1]);
     }
     w.plane.addEventListener('pointerdown', function (e) {
-      dragging = true; w.plane.setPointerCapture(e.pointerId); w.plane.focus({ preventScroll: true });
-      fromEvent(e); e.preventDefault();
+      dragging = true; w.plane.setPointerCapture(e.pointerId);    // a click also focuses it: arrow keys go on from there
+      fromEvent(e);
     });
     w.plane.addEventListener('pointermove', function (e) { if (dragging) fromEvent(e); });
     ['pointerup', 'pointercancel'].forEach(function (t) { w.plane.addEventListener(t, function () { dragging = false; }); });
