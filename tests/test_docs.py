@@ -9,7 +9,8 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_file
          '03d_distributed': 'Data-parallel training', '03e_evaluate': 'Evaluation',
          '00b_data': 'Datasets', '01_layers': 'The linear layer', '02_model': 'The VAE', '03_elbo': 'The ELBO',
          '03a_checkpoint': 'Checkpoints and weight files', '03b_config': 'The config', '04_train': 'Training',
-         '05_pictures': 'Pictures', '05a_cli': 'The command line'}
+         '05_pictures': 'Pictures', '05a_cli': 'The command line',
+         '05b_explorer': 'Latent explorer'}
 MIN_IMAGES = {'index': 9, '00b_data': 2, '05_pictures': 7}
 
 

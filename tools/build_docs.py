@@ -6,6 +6,8 @@
    contents in notebook order.
 3. Sphinx + MyST-NB (theme Furo, MathJax served locally) render `_proc/` into `_docs/`: navigation, search, math and
    the notebooks' stored images. Nothing is fetched from the web.
+4. The latent explorer page (05b_explorer) gets its data, `_static/explorer_data.js`, from the shipped 2-D model
+   (tools/explorer_data.py; its SHA-256 is checked against weights/SHA256SUMS first) and the MNIST test set.
 
 Usage: python tools/build_docs.py [--out _docs]
 """
@@ -112,6 +114,9 @@ def fix_notebook(path: Path, toc: list[str] | None = None, pages: dict | None = 
 
 def build(out: Path) -> float:
     t0 = time.time()
+    from explorer_data import ExplorerError, explorer_script
+    try: explorer = explorer_script()          # checks the shipped weights' SHA-256 first; fails before the slow part
+    except ExplorerError as e: sys.exit(f"build_docs: latent explorer: {e}")
     # nbdev_proc_nbs minus its first step, which tries to install Quarto (sudo + web) and pip-installs the package.
     from nbdev.quarto import refresh_quarto_yml
     from nbdev.serve import proc_nbs
@@ -130,6 +135,7 @@ def build(out: Path) -> float:
     html = proc/'_build'/'html'
     subprocess.run([str(BIN/'sphinx-build'), '-q', '-b', 'html', '-d', str(proc/'_build'/'doctrees'),
                     '-c', str(ROOT/'tools'/'docs'), str(proc), str(html)], cwd=ROOT, check=True)
+    (html/'_static'/'explorer_data.js').write_text(explorer)     # the data the explorer page's script reads
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
     source_pages(out)
