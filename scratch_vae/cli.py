@@ -14,7 +14,7 @@ from .config import TrainConfig, setting, resume_config, pick_device
 from .distributed import init_distributed, finish_distributed, is_main, LostRank
 from .train import fit, read_history, NonFiniteLoss, TrainingInterrupted
 from .evaluate import evaluate
-from .pictures import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
+from .sample import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
 
 # %% auto #0
 __all__ = ['int_list', 'config_parser', 'train_parser', 'train_config', 'train_cmd', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd',

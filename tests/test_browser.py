@@ -48,7 +48,7 @@ def test_page_in_browser(browser, server, page):
     imgs = pg.eval_on_selector_all('img', 'els => els.map(e => [e.currentSrc || e.src, e.complete, e.naturalWidth])')
     broken = [s for s, done, w in imgs if not (done and w > 0)]
     assert not broken, f"{page}: images that did not load: {broken}"
-    if page == '05_pictures': assert len([1 for _, _, w in imgs if w > 0]) >= 6
+    if page == '05_sample': assert len([1 for _, _, w in imgs if w > 0]) >= 6
     links = set(pg.eval_on_selector_all('a[href]', 'els => els.map(e => e.href)'))
     internal = {l.split('#')[0] for l in links if l.startswith(server)}
     bad = [l for l in internal if urllib.request.urlopen(l).status != 200]

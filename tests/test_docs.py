@@ -9,9 +9,10 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_file
          '03d_distributed': 'Data-parallel training', '03e_evaluate': 'Evaluation',
          '00b_data': 'Datasets', '01_layers': 'The linear layer', '02_model': 'The VAE', '03_elbo': 'The ELBO',
          '03a_checkpoint': 'Checkpoints and weight files', '03b_config': 'The config', '04_train': 'Training',
-         '05_pictures': 'Pictures', '05a_cli': 'The command line',
-         '05b_explorer': 'Latent explorer'}
-MIN_IMAGES = {'index': 9, '00b_data': 2, '05_pictures': 7}
+         '05_sample': 'Sampling and pictures', '05a_cli': 'The command line', '05b_explorer': 'Latent explorer',
+         '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files'}
+MIN_IMAGES = {'index': 12, '00b_data': 2, '05_sample': 7}
+SECTIONS = ['The VAE', 'Engineering']
 
 
 class Page(HTMLParser):
@@ -64,9 +65,32 @@ def test_api_reference_and_search(site):
     assert 'load_mnist' in (site/'searchindex.js').read_text()
 
 
-def test_navigation_in_notebook_order(site):
+def test_sidebar_lists_every_notebook_once():
+    """nbs/sidebar.yml (Quarto's navigation, and the Sphinx toctrees') holds every notebook once: the home page, then the
+    sections 'The VAE' and 'Engineering', each in notebook order."""
+    from build_docs import sidebar
+    from nbtools import notebooks
+    groups = sidebar()
+    assert groups[0] == (None, ['index']) and [s for s, _ in groups[1:]] == SECTIONS, groups
+    listed = [p for _, pages in groups for p in pages]
+    on_disk = [p.stem for p in notebooks()]
+    assert len(listed) == len(set(listed)), f"listed twice: {sorted({p for p in listed if listed.count(p) > 1})}"
+    assert set(listed) == set(on_disk), (f"nbs/sidebar.yml lists {sorted(set(listed) - set(on_disk))}, which nbs/ lacks, "
+                                         f"and misses {sorted(set(on_disk) - set(listed))}")
+    for section, pages in groups: assert pages == sorted(pages), f"{section}: not in notebook order: {pages}"
+    vae = dict(groups)['The VAE']
+    assert vae[:6] == ['00_idx', '01_layers', '02_model', '03_elbo', '03c_backprop', '03e_evaluate'], vae
+
+
+def test_navigation_follows_the_sidebar(site):
+    "The site's navigation shows the sidebar's sections, captioned, each with its pages in order."
+    from build_docs import sidebar
     html = (site/'index.html').read_text()
-    pos = [html.find(f'href="{p}.html"') for p in sorted(p for p in PAGES if p != 'index')]
+    nav = html[html.index('sidebar-tree'):]
+    pos = []
+    for section, pages in sidebar()[1:]:
+        pos.append(nav.find(f'<span class="caption-text">{section}</span>'))
+        pos += [nav.find(f'href="{p}.html"') for p in pages if p in PAGES]
     assert all(x > 0 for x in pos) and pos == sorted(pos), pos
 
 
@@ -87,3 +111,25 @@ def test_links_are_local(site):
 
 def test_no_internal_parameters_in_signatures(site):
     for f in site.glob('*.html'): assert '_given' not in f.read_text(), f.name
+
+
+from test_browser import browser, server      # noqa: E402,F401  (headless Chromium over loopback; skipped without it)
+
+
+@pytest.mark.parametrize('width,height,commands', [(1280, 800, 2), (420, 860, 1)])
+def test_first_screen_says_what_a_vae_is_and_how_to_set_up(browser, server, width, height, commands):
+    "The home page's first screen holds the definition of a VAE and the set-up: both commands on a laptop, the first on a phone."
+    pg = browser.new_page(viewport={'width': width, 'height': height})
+    pg.goto(f'{server}/index.html', wait_until='load')
+    pg.wait_for_load_state('networkidle')
+    pg.wait_for_selector('mjx-container', timeout=20000)           # the formula takes its final height
+    box = lambda loc: loc.bounding_box()
+    defined = box(pg.locator('p', has_text='variational autoencoder').first)
+    blocks = pg.locator('div.highlight-bash pre')
+    shown = [blocks.nth(i).inner_text().strip() for i in range(commands)]
+    assert shown == ['pip install -e . && scratch_vae_train', 'pip install -e ".[dev]" && pytest'][:commands], shown
+    bottoms = [box(blocks.nth(i))['y'] + box(blocks.nth(i))['height'] for i in range(commands)]
+    assert defined['y'] < height and max(bottoms) <= height, (width, defined, bottoms)
+    cpu = box(pg.locator('p', has_text='download.pytorch.org/whl/cpu').first)
+    assert cpu['y'] < box(blocks.nth(0))['y'], "the CPU-only step comes before the first command"
+    pg.close()

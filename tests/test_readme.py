@@ -1,4 +1,5 @@
-"""README.md is the rendered index notebook; its two commands are what CI runs, verbatim; its Python block runs."""
+"""README.md is the rendered index notebook; its two commands are what CI runs, verbatim, and open the page; its Python
+block runs; it says what a VAE is before anything else."""
 import os, re, subprocess, sys
 from pathlib import Path
 from conftest import ROOT, DATA, run
@@ -27,24 +28,75 @@ def test_readme_quick_start_is_what_ci_runs():
     assert 'SCRATCH_VAE_EPOCHS=1' in ci and 'SCRATCH_VAE_REQUIRE_BROWSER=1' in ci
 
 
+def notebook_code() -> set:
+    "The code of the index notebook's code cells, as the README shows it (nbdev_test runs these, in the notebook)."
+    import nbformat
+    from nbtools import strip_directives
+    return {strip_directives(c.source).strip() for c in nbformat.read(ROOT/'nbs'/'index.ipynb', as_version=4).cells if c.cell_type == 'code'}
+
+
+def test_readme_quick_start_opens_the_page():
+    "What a VAE is, then the Quick start: the two commands in the first screen, the CPU-only step before the first."
+    text = readme()
+    heads = re.findall(r'^## (.*)$', text, re.M)
+    assert heads[0] == 'Quick start', heads
+    intro = text[:text.index('## Quick start')]
+    assert 'variational autoencoder' in intro and r'p_\theta(x) = \int p_\theta(x \mid z)\, p(z)\, dz' in intro
+    lines = text.splitlines()
+    at = [next(i for i, l in enumerate(lines) if l == cmd) for cmd in (MAIN_COMMAND, TEST_COMMAND)]
+    assert at[1] < 40, f"the README's commands must be in its first screen, not at lines {at}"
+    cpu = 'pip install torch --index-url https://download.pytorch.org/whl/cpu'
+    quick = '\n'.join(lines[lines.index('## Quick start'):at[0]])
+    assert cpu in quick and 'No GPU' in quick, "a CPU-only user reads how to avoid the CUDA build before the first command"
+
+
 def test_readme_python_blocks_run(tmp_path):
-    "Every ```python block of the README runs as it stands, in a folder where `scratch_vae_train` has run."
+    "Every ```python block of the README that is not a notebook cell runs as it stands, in a folder where `scratch_vae_train` has run."
     from scratch_vae.config import TrainConfig
     from scratch_vae.train import fit
-    blocks = re.findall(r'```python\n(.*?)```', readme(), re.S)
+    allblocks = re.findall(r'```python\n(.*?)```', readme(), re.S)
+    blocks = [b for b in allblocks if b.strip() not in notebook_code()]
     assert blocks, "the README shows Python usage"
+    assert len(allblocks) - len(blocks) >= 3, "the notebook's own cells (the plain autoencoder) are in the README too"
     fit(TrainConfig(data=str(DATA), out=str(tmp_path/'runs'/'mnist'), epochs=1, limit=2000), quiet=True, log=lambda s: None)
     for b in blocks:
         r = run([sys.executable, '-c', b], cwd=tmp_path, env=os.environ | {'SCRATCH_VAE_DATA': str(DATA)})
         assert '-ELBO' in r.stdout and 'nats' in r.stdout, r.stdout
 
 
-def test_readme_explains_the_seed_once_and_captions_fashion_pictures():
+def test_readme_words_and_pictures():
+    "'The original design' once, 'the seed' never; the default configuration defined once; every picture captioned and there."
     text = readme()
-    assert text.count('**the seed**') == 1 and 'original design document' in text
+    assert len(re.findall(r'the original design', text, re.I)) == 1
+    assert not re.search(r"\bthe seed\b|\bseed's|seed (model|configuration|recipe)", text, re.I), re.findall(r'.{40}seed.{20}', text)
+    assert text.count('**default configuration**') == 1
     pictures = re.findall(r'!\[([^\]]*)\]\(([^)]*)\)', text)
-    assert len(pictures) >= 8
+    assert len(pictures) >= 10
     for alt, src in pictures:                                     # each caption says which dataset it shows
         assert ('Fashion-MNIST' in alt) == Path(src).name.startswith('fashion-') and 'MNIST' in alt, (alt, src)
         assert (ROOT/src).is_file(), src
+    drawn = [src for _, src in pictures if Path(src).name.startswith('index-')]
+    assert {Path(s).name for s in drawn} == {'index-fig-vae-architecture.png', 'index-fig-ae-vs-vae.png'}, drawn
     assert "cannot be downloaded" not in text
+
+
+def test_readme_links_to_notebooks():
+    "Links to other chapters point at the notebooks in nbs/ (GitHub renders them), and every chapter of the VAE is linked."
+    text = readme()
+    links = re.findall(r'\]\((nbs/[\w-]+\.ipynb)\)', text)
+    for chapter in ('00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample', '05b_explorer', '06_diagnostics',
+                    '03c_backprop', '03e_evaluate', '07_engineering'):
+        assert f'nbs/{chapter}.ipynb' in links, chapter
+    assert not re.search(r'\]\((?!nbs/|https?:)[\w-]+\.ipynb', text), "a link to a notebook that is not under nbs/"
+
+
+def test_engineering_page_took_the_engineering():
+    "Speed, hostile files, scaling out and the CLI reference are on their own page, not the home page; and in plain words."
+    import nbformat
+    eng = '\n'.join(c.source for c in nbformat.read(ROOT/'nbs'/'07_engineering.ipynb', as_version=4).cells)
+    text = readme()
+    for head in ('## Speed', '## Hostile files', '## Scaling out', '## The command line', '## Working on it'):
+        assert head in eng and head not in text, head
+    for moved in ('GEMM floor', 'gzip "bomb"', 'torchrun --standalone', '--on-nan {stop,skip}'):
+        assert moved in eng and moved not in text, moved
+    assert not re.search(r"\bthe seed\b|\bseed's|seed (model|configuration|recipe)|original design", eng, re.I)

@@ -44,7 +44,7 @@ def explorer_data(name: str = NAME, data_root=None) -> dict:
     from safetensors.numpy import load_file
     from scratch_vae.checkpoint import CheckpointError, load_model_and_meta, pretrained
     from scratch_vae.data import candidate_dirs, find_split, load_mnist
-    from scratch_vae.pictures import encode_means
+    from scratch_vae.sample import encode_means
     try: path = pretrained(name)          # refuses a file whose SHA-256 differs from weights/SHA256SUMS
     except CheckpointError as e: raise ExplorerError(str(e)) from None
     model, meta = load_model_and_meta(path)
