@@ -23,7 +23,8 @@ from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
 import scratch_vae.train as T
 from scratch_vae.train import fit, Run, train_step, make_optimizer
-from scratch_vae.evaluate import mean_elbo, fixed_batches
+from scratch_vae.data import fixed_batches
+from scratch_vae.evaluate import mean_elbo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ from .model import VAE
 __all__ = ['FORMAT', 'MAX_FILE_BYTES', 'MAX_PARAMS', 'MAX_LAYERS', 'FLOAT_DTYPES', 'RUN_FILES', 'CheckpointError',
            'save_safetensors', 'load_safetensors', 'read_layout', 'param_count', 'check_layout', 'load_weights',
            'build_model', 'save_model', 'resolve_weights', 'load_model_and_meta', 'load_model', 'weights_dir',
-           'pretrained', 'checkpoint_path', 'save_checkpoint', 'read_checkpoint', 'restore_checkpoint',
-           'load_checkpoint', 'read_history', 'write_history']
+           'pretrained', 'checkpoint_path', 'save_checkpoint', 'read_checkpoint', 'restore_checkpoint', 'read_history',
+           'write_history']
 
 # %% ../nbs/03a_checkpoint.ipynb #9ef457d0
 FORMAT = 'scratch_vae/1'
@@ -69,6 +69,9 @@ def _read(path, tensors:bool=True) -> tuple[dict, dict]:
                 buf = head + f.read(min(n, size))
     except OSError as e: raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
     table, md, body = _split(buf, path)
+    ends = [v.get('data_offsets', [0, 0])[1] for v in table.values() if isinstance(v, dict)]
+    if tensors and max(ends, default=0) > len(body):
+        raise CheckpointError(path, f"not a readable safetensors file (truncated: its tensors need {max(ends):,} bytes, it holds {len(body):,})")
     if tensors:
         if 'sha256' in md and _digest(table, md, body) != md['sha256']:
             raise CheckpointError(path, "checksum mismatch: the file was damaged or changed after it was written; refusing it")
@@ -245,10 +248,6 @@ def restore_checkpoint(path, tensors:dict, meta:dict, model, opt, gen:torch.Gene
     try: gen.set_state(tensors['rng.noise'])
     except (KeyError, RuntimeError) as e: raise CheckpointError(path, f"bad generator state: {e}") from None
     return meta
-
-def load_checkpoint(path, model, opt, gen:torch.Generator) -> dict:
-    "Restore `model`, `opt` and `gen` from the checkpoint at `path`; returns its metadata."
-    return restore_checkpoint(path, *read_checkpoint(path), model, opt, gen)
 
 # %% ../nbs/03a_checkpoint.ipynb #6f273f18
 def read_history(path, upto:int|None=None) -> list[dict]:

@@ -12,7 +12,8 @@ from .idx import IDXError, read_idx
 
 # %% auto #0
 __all__ = ['SPLITS', 'DATASETS', 'CLONE', 'BINARIZE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs',
-           'find_split', 'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches']
+           'find_split', 'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches',
+           'fixed_batches']
 
 # %% ../nbs/00b_data.ipynb #e327bdb6
 SPLITS = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
@@ -182,25 +183,19 @@ BINARIZE = ('none', 'static', 'dynamic')
 
 class Batches:
     "Seeded, shuffled float batches in [0, 1] of shape `[bs, 784]` over a uint8 image tensor."
-    def __init__(self, images:torch.Tensor, bs:int=128, shuffle:bool=True, seed:int=0, drop_last:bool=False,
-                 binarize:str='none', static_threshold:bool=False, device='cpu'):
+    def __init__(self, images:torch.Tensor, bs:int=128, shuffle:bool=True, seed:int=0, binarize:str='none', device='cpu'):
         if binarize not in BINARIZE: raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
         if bs < 1: raise ValueError(f"batch size must be positive, got {bs}")
         if images.dtype != torch.uint8: raise TypeError(f"expected uint8 images, got {images.dtype}")
-        self.bs, self.shuffle, self.seed, self.drop_last, self.binarize = bs, shuffle, seed, drop_last, binarize
+        self.bs, self.shuffle, self.seed, self.binarize = bs, shuffle, seed, binarize
         self.device = torch.device(device)
         self.x = images.reshape(len(images), -1).to(self.device)
-        self.epoch = 0
         if binarize == 'static':
-            if static_threshold: self.x = (self.x >= 128).to(torch.uint8) * 255
-            else:
-                g = torch.Generator().manual_seed(seed)
-                p = self.x.float().cpu() / 255
-                self.x = (torch.bernoulli(p, generator=g) * 255).to(torch.uint8).to(self.device)
+            g = torch.Generator().manual_seed(seed)
+            p = self.x.float().cpu() / 255
+            self.x = (torch.bernoulli(p, generator=g) * 255).to(torch.uint8).to(self.device)
 
-    def __len__(self):
-        n = len(self.x)
-        return n // self.bs if self.drop_last else -(-n // self.bs)
+    def __len__(self): return -(-len(self.x) // self.bs)     # the last batch may be short
 
     def generator(self, epoch:int) -> torch.Generator:
         "The generator that drives epoch `epoch`: seeded by (seed, epoch) alone."
@@ -219,6 +214,7 @@ class Batches:
                 xb = (u < xb).float()
             yield xb
 
-    def __iter__(self):
-        yield from self.iter_epoch(self.epoch)
-        self.epoch += 1
+# %% ../nbs/00b_data.ipynb #3e2e792a
+def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
+    "Unshuffled batches of 1000 `images` for evaluation: grey if `binarize` is 'none', else one fixed seeded Bernoulli draw."
+    return Batches(images, bs=1000, shuffle=False, seed=seed, binarize='none' if binarize == 'none' else 'static', device=device)

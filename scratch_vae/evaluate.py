@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, sys, time
 import torch
 from tqdm import tqdm
-from .data import Batches
+from .data import Batches, fixed_batches
 from .elbo import ELBO, elbo, log_likelihood
 from .distributed import world, shard_rows, all_reduce_sum
 
 # %% auto #0
-__all__ = ['SUMS', 'batch_sums', 'means', 'fixed_batches', 'elbo_sums', 'mean_elbo', 'progress', 'evaluate']
+__all__ = ['SUMS', 'batch_sums', 'means', 'elbo_sums', 'mean_elbo', 'progress', 'evaluate']
 
 # %% ../nbs/03e_evaluate.ipynb #5b1b6b17
 SUMS = ('recon', 'kl', 'loss', 'n')     # Σ −log p(x|z), Σ KL, Σ loss, images: the slots of every running sum
@@ -29,10 +29,6 @@ def means(sums:torch.Tensor) -> dict:
     return {name: (sums[i] / sums[3]).item() for i, name in enumerate(SUMS[:3])}
 
 # %% ../nbs/03e_evaluate.ipynb #d54a0ac2
-def fixed_batches(images, binarize:str, seed:int=0, device='cpu') -> Batches:
-    "Unshuffled batches of 1000 `images` for evaluation: grey if `binarize` is 'none', else one fixed seeded Bernoulli draw."
-    return Batches(images, bs=1000, shuffle=False, seed=seed, binarize='none' if binarize == 'none' else 'static', device=device)
-
 @torch.inference_mode()
 def elbo_sums(model, batches, beta:float=1.0, likelihood='bernoulli', seed:int=0) -> torch.Tensor:
     "`SUMS` (float64) over `batches` (a `Batches`, or a list of image tensors), one seeded sample per image."

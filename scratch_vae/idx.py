@@ -10,8 +10,8 @@ import numpy as np
 from .files import atomic_write_bytes
 
 # %% auto #0
-__all__ = ['IDX_DTYPES', 'IDX_CODES', 'GZIP_MAGIC', 'MAX_IDX_BYTES', 'MAX_IDX_DIMS', 'IDXError', 'read_bytes', 'read_header',
-           'read_payload', 'parse_idx', 'read_idx', 'idx_bytes', 'write_idx']
+__all__ = ['IDX_DTYPES', 'IDX_CODES', 'GZIP_MAGIC', 'MAX_IDX_BYTES', 'MAX_IDX_DIMS', 'IDXError', 'read_header', 'read_payload',
+           'parse_idx', 'read_idx', 'idx_bytes', 'write_idx']
 
 # %% ../nbs/00_idx.ipynb #fe58d1f1
 IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
@@ -34,17 +34,6 @@ def _open(path):
     "`path` opened for reading, through gzip if it starts with the gzip magic."
     with open(path, 'rb') as f: gz = f.read(2) == GZIP_MAGIC
     return gzip.open(path, 'rb') if gz else open(path, 'rb')
-
-def read_bytes(path, max_bytes:int=MAX_IDX_BYTES) -> bytes:
-    "The content of `path`, gunzipped if it starts with the gzip magic; `IDXError` on corrupt gzip or over `max_bytes`."
-    path = Path(path)
-    try:
-        with _open(path) as f: data = f.read(max_bytes + 1)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise IDXError(path, f"corrupt or truncated gzip data ({e or type(e).__name__})") from None
-    except IsADirectoryError: raise IDXError(path, "is a directory, not an IDX file") from None
-    if len(data) > max_bytes: raise IDXError(path, f"is (or decompresses to) more than {max_bytes:,} bytes")
-    return data
 
 # %% ../nbs/00_idx.ipynb #927c68b1
 def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
-from .data import load_mnist, missing_files, download_dataset, data_roots, Batches
+from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, fixed_batches
 from .model import VAE, noise
 from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
-from .evaluate import fixed_batches, mean_elbo, progress, SUMS, batch_sums, means
+from .evaluate import mean_elbo, progress, SUMS, batch_sums, means
 from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history, RUN_FILES)
 
