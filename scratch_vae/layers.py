@@ -13,7 +13,7 @@ __all__ = ['xavier_bound', 'LinearLayer']
 
 # %% ../nbs/01_layers.ipynb #d5cf3960
 def xavier_bound(fan_in:int, fan_out:int, gain:float=1.0) -> float:
-    "Bound $a$ of the Xavier/Glorot uniform init $U(-a, a)$: $\\text{gain}\\cdot\\sqrt{6/(\\text{fan\\_in}+\\text{fan\\_out})}$."
+    "Bound $a = \\text{gain}\\cdot\\sqrt{6/(n_\\text{in}+n_\\text{out})}$ of the Xavier/Glorot uniform init $U(-a, a)$; `fan_in` is $n_\\text{in}$, `fan_out` is $n_\\text{out}$."
     return gain * math.sqrt(6.0 / (fan_in + fan_out))
 
 # %% ../nbs/01_layers.ipynb #15773671

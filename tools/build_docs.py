@@ -95,6 +95,7 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
         if opts.get('echo') == 'false': tags.append('remove-input')
         if opts.get('output') == 'false': tags.append('remove-output')
         if opts.get('include') == 'false' or 'hide' in opts: tags.append('remove-cell')
+        if opts.get('code-fold') == 'true': tags.append('hide-input')     # folded: a reference solution, shown on request
     for c in cells:                      # one block per stream, not one per print()
         merged = []
         for o in c.get('outputs', []):
