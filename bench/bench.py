@@ -10,9 +10,12 @@ Measures, in one run, side by side:
      projected full-test-set time, and its own GEMM floor);
   5. sampling throughput, and the peak resident memory of a full `scratch_vae_train` run (in a subprocess).
   6. with --scale-out (alone): one process × 2 threads against two torchrun processes × 1 thread, epoch time.
+  7. a busy machine: a training step at 1 and at 2 threads, with and without a CPU-hog process beside it (the
+     slow-down a shared machine's user sees, and why `--threads` defaults to 1); and a whole epoch of Burda et al.'s
+     batch-20 recipe (per-epoch work included) against its GEMM floor.
 Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json] [--scale-out]
 """
-import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time
+import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time  # noqa: F401 (resource: peak RSS)
 from pathlib import Path
 import numpy as np
 import torch
@@ -93,6 +96,37 @@ def step_times(x_train, steps=300, warmup=40, **kw):
     return out
 
 
+def busy_machine(x_train, steps=200):
+    "ms per training step of the default model (batch 128) at 1 and 2 threads, on an idle machine and beside a CPU hog."
+    out, old = {}, torch.get_num_threads()
+    for hog in (False, True):
+        p = subprocess.Popen([sys.executable, '-c', 'while True: pass']) if hog else None
+        try:
+            time.sleep(0.5 if hog else 0)
+            for n in (1, 2):
+                torch.set_num_threads(n)
+                out[f"{n} thread{'s' * (n > 1)}, {'beside a CPU hog' if hog else 'idle'}"] = min(
+                    step_times(x_train, steps=steps, warmup=20)['by_hand'] for _ in range(2)) * 1e3
+        finally:
+            if p: p.kill(); p.wait()
+            torch.set_num_threads(old)
+    for n in ('1 thread', '2 threads'): out[f'{n}: busy / idle'] = out[f'{n}, beside a CPU hog'] / out[f'{n}, idle']
+    return out
+
+
+BURDA = dict(binarize='dynamic', hidden_dims=[200, 200], latent_dim=50, activation='tanh', batch_size=20, adam_eps=1e-4,
+             lr_schedule='iwae')
+
+
+def burda_epoch(dataset, data):
+    "One whole epoch (per-epoch work included) of Burda et al.'s batch-20 recipe through `fit`, against its GEMM floor."
+    with tempfile.TemporaryDirectory() as d:
+        r = fit(TrainConfig(dataset=dataset, data=data, out=d, epochs=1, **BURDA), quiet=True, log=lambda s: None)
+    steps = -(-60000 // 20)
+    floor = gemm_floor(linear_shapes(r['model'], 20))[0] * steps
+    return dict(epoch_s=r['history'][0]['seconds'], floor_s=floor, ratio=r['history'][0]['seconds'] / floor)
+
+
 class PILDataset(torch.utils.data.Dataset):
     "The conventional per-item pipeline: a PIL image per item, converted as torchvision's ToTensor does."
     def __init__(self, images): self.images = images.numpy()
@@ -169,6 +203,7 @@ def main():
     ap.add_argument('--json', default=None, help='where to write the results (default: bench/results.json, or bench/scale_out.json)')
     ap.add_argument('--scale-out', action='store_true', help='only time 1 process × 2 threads against 2 torchrun processes × 1 thread')
     ap.add_argument('--scale-out-epochs', type=int, default=2, help='epochs of each scale-out run (the best is reported)')
+    ap.add_argument('--busy', action='store_true', help='only the busy-machine figures (threads, a CPU hog) and the batch-20 epoch')
     a = ap.parse_args()
     torch.manual_seed(0)
     res = dict(machine=dict(cpu=cpu_model(), flags=cpu_flags(), cores=os.cpu_count(),
@@ -180,8 +215,16 @@ def main():
         res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
         Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
         return
-    a.json = a.json or str(ROOT/'bench'/'results.json')
     x_train, _ = load_mnist('train', a.dataset, a.data)
+    if a.busy:
+        res['busy'] = busy_machine(x_train)
+        for k, v in res['busy'].items(): print(f"step, {k}: {v:.2f}{'×' if '/' in k else ' ms'}", flush=True)
+        res['burda_epoch'] = burda_epoch(a.dataset, a.data)
+        print(f"Burda batch-20 epoch (fit, per-epoch work included): {res['burda_epoch']['epoch_s']:.2f} s, "
+              f"{res['burda_epoch']['ratio']:.2f}× its GEMM floor ({res['burda_epoch']['floor_s']:.2f} s)", flush=True)
+        Path(a.json or ROOT/'bench'/'busy.json').write_text(json.dumps(res, indent=2))
+        return
+    a.json = a.json or str(ROOT/'bench'/'results.json')
     x_test, _ = load_mnist('test', a.dataset, a.data)
     n, bs = len(x_train), 128
     steps = -(-n // bs)
