@@ -13,6 +13,8 @@ Measures, in one run, side by side:
   7. a busy machine: a training step at 1 and at 2 threads, with and without a CPU-hog process beside it (the
      slow-down a shared machine's user sees, and why `--threads` defaults to 1); and a whole epoch of Burda et al.'s
      batch-20 recipe (per-epoch work included) against its GEMM floor.
+  8. with --replicas (alone): the cost per replica-step of R = 1, 2, 4, 8 seeds stacked in one step (scratch_vae.replicas),
+     Burda et al.'s 784-200-200-50 tanh at batch 20, against the single-model step and the GEMM floor.
 Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json] [--scale-out]
 """
 import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time  # noqa: F401 (resource: peak RSS)
@@ -127,6 +129,29 @@ def burda_epoch(dataset, data):
     return dict(epoch_s=r['history'][0]['seconds'], floor_s=floor, ratio=r['history'][0]['seconds'] / floor)
 
 
+def replica_scaling(Rs=(1, 2, 4, 8), steps=200):
+    "ms per step and per replica-step of R stacked replicas (Burda's model, batch 20, Adam included), best of 3."
+    from scratch_vae.replicas import replica_backward
+    from scratch_vae.model import noise
+    out = {}
+    for R in Rs:
+        ms = []
+        for r in range(R): torch.manual_seed(r); ms.append(VAE(hidden_dims=[200, 200], latent_dim=50, activation='tanh'))
+        params = [torch.nn.Parameter(torch.stack(ps).detach().clone()) for ps in zip(*[m.parameters() for m in ms])]
+        opt = make_optimizer(torch.nn.ParameterList(params), 1e-3, 1e-4)
+        x, gens = torch.rand(R, 20, 784).round(), [torch.Generator().manual_seed(r) for r in range(R)]
+        def step():
+            eps = torch.stack([noise((20, 50), x, g) for g in gens])
+            loss, grads, *_ = replica_backward(ms[0], params, x, 1.0, eps)
+            for p, g in zip(params, grads): p.grad = g
+            opt.step()
+        t = min(timeit(step, steps, warmup=20) for _ in range(3))
+        out[R] = dict(step_ms=t * 1e3, per_replica_ms=t / R * 1e3)
+    floor = gemm_floor(linear_shapes(VAE(hidden_dims=[200, 200], latent_dim=50, activation='tanh'), 20))[0]
+    for R in Rs: out[R]['per_replica_vs_floor'] = out[R]['per_replica_ms'] / (floor * 1e3)
+    return out
+
+
 class PILDataset(torch.utils.data.Dataset):
     "The conventional per-item pipeline: a PIL image per item, converted as torchvision's ToTensor does."
     def __init__(self, images): self.images = images.numpy()
@@ -203,6 +228,7 @@ def main():
     ap.add_argument('--json', default=None, help='where to write the results (default: bench/results.json, or bench/scale_out.json)')
     ap.add_argument('--scale-out', action='store_true', help='only time 1 process × 2 threads against 2 torchrun processes × 1 thread')
     ap.add_argument('--scale-out-epochs', type=int, default=2, help='epochs of each scale-out run (the best is reported)')
+    ap.add_argument('--replicas', action='store_true', help='only the cost per replica-step of R = 1, 2, 4, 8 stacked seeds')
     ap.add_argument('--busy', action='store_true', help='only the busy-machine figures (threads, a CPU hog) and the batch-20 epoch')
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -214,6 +240,13 @@ def main():
     if a.scale_out:
         res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
         Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
+        return
+    if a.replicas:
+        res['replicas'] = replica_scaling()
+        for R, v in res['replicas'].items():
+            print(f"R = {R}: {v['step_ms']:.3f} ms a step, {v['per_replica_ms']:.3f} ms per replica-step "
+                  f"({v['per_replica_vs_floor']:.2f}× the single model's GEMM floor)", flush=True)
+        Path(a.json or ROOT/'bench'/'replicas.json').write_text(json.dumps(res, indent=2))
         return
     x_train, _ = load_mnist('train', a.dataset, a.data)
     if a.busy:
