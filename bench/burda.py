@@ -1,0 +1,62 @@
+"""Burda et al.'s table, our rows: the NLL of each seed's run of their VAE recipe, at each stage end and at the end.
+
+For each run directory (one seed of `scratch_vae_train ... --lr-schedule iwae`, or `<out>/seed-<s>` of `--seeds`):
+  * every `stage-EEEE.safetensors` (the model at the end of a stage of the schedule, kept by the run's watcher) is
+    evaluated with k = 500 importance samples on the first 2,000 test images: the NLL-vs-epoch curve;
+  * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images.
+The test set is binarized once, with seed 0 (`fixed_batches`), the same images for every seed and every stage.
+Prints a table, writes JSON and a picture of the curves.  Usage: python bench/burda.py RUN_DIR [RUN_DIR ...]
+"""
+import argparse, json, statistics, time
+from pathlib import Path
+from scratch_vae.data import load_mnist
+from scratch_vae.checkpoint import load_model_and_meta, read_history
+from scratch_vae.evaluate import evaluate
+
+PAPER = {'VAE (k = 1)': 86.76, 'IWAE (k = 5)': 85.54, 'IWAE (k = 50)': 84.78}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('runs', nargs='+', help='run directories, one per seed')
+    ap.add_argument('--k', type=int, default=5000, help='importance samples for the final NLL')
+    ap.add_argument('--images', type=int, default=10000, help='test images for the final NLL (10,000: the whole test set)')
+    ap.add_argument('--curve-k', type=int, default=500); ap.add_argument('--curve-images', type=int, default=2000)
+    ap.add_argument('--data', default=None); ap.add_argument('--json', default='bench/burda.json')
+    ap.add_argument('--png', default='bench/burda-nll.png')
+    a = ap.parse_args()
+    x, _ = load_mnist('test', 'mnist', a.data)
+    res = dict(paper=PAPER, k=a.k, images=a.images, curve=dict(k=a.curve_k, images=a.curve_images), binarized='once, seed 0', runs={})
+    for d in map(Path, a.runs):
+        hist = read_history(d/'history.jsonl')
+        curve = {}
+        for p in sorted(d.glob('stage-*.safetensors')):
+            m, meta = load_model_and_meta(p)
+            curve[meta['epoch']] = evaluate(m, x[:a.curve_images], a.curve_k, 'dynamic', seed=0)['nll']
+        m, meta = load_model_and_meta(d/'checkpoint.safetensors')
+        t = time.perf_counter()
+        ev = evaluate(m, x[:a.images], a.k, 'dynamic', seed=0)
+        seed = meta['config']['seed']
+        res['runs'][str(d)] = dict(seed=seed, epochs=meta['epoch'], nll=ev['nll'], nll_sem=ev['nll_sem'], elbo=ev['elbo'],
+                                   train_seconds=round(sum(h['seconds'] for h in hist), 1), eval_seconds=round(time.perf_counter() - t, 1),
+                                   curve={str(k): v for k, v in sorted(curve.items())})
+        r = res['runs'][str(d)]
+        print(f"seed {seed}: {r['epochs']} epochs, NLL (k={a.k}, {a.images} images) {r['nll']:.2f} ± {r['nll_sem']:.2f}, "
+              f"-ELBO {-r['elbo']:.2f}, {r['train_seconds'] / 3600:.2f} h of steps; curve {r['curve']}", flush=True)
+    nlls = [r['nll'] for r in res['runs'].values()]
+    if len(nlls) > 1: res['mean'], res['sd'] = statistics.mean(nlls), statistics.stdev(nlls)
+    if 'mean' in res: print(f"mean ± sd over {len(nlls)} seeds: {res['mean']:.2f} ± {res['sd']:.2f} (paper's VAE: 86.76)")
+    Path(a.json).write_text(json.dumps(res, indent=2))
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r in res['runs'].values():
+        if r['curve']: ax.plot([int(e) for e in r['curve']], list(r['curve'].values()), 'o-', label=f"seed {r['seed']}")
+    ax.axhline(86.76, ls='--', c='k', lw=1, label='Burda et al. 2016, VAE (3,280 epochs)')
+    ax.set(xscale='log', xlabel='epoch (stage ends of the schedule)', ylabel=f'test NLL, k={a.curve_k}, {a.curve_images} images (nats)',
+           title="Burda et al.'s VAE recipe, binarized MNIST")
+    ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(a.png, dpi=100)
+    print(f"wrote {a.json} and {a.png}")
+
+
+if __name__ == '__main__':
+    main()
