@@ -100,7 +100,7 @@ MAX_LAYERS = 64       # hidden layers
 
 def param_count(model_cfg:dict) -> int:
     "Parameters of `VAE(**model_cfg)`, by arithmetic (nothing is built)."
-    c = dict(input_dim=784, hidden_dims=256, latent_dim=8) | model_cfg
+    c = model_cfg                                   # every key required: the defaults live in VAE and TrainConfig alone
     hidden = [c['hidden_dims']] if isinstance(c['hidden_dims'], int) else list(c['hidden_dims'])
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in [c['input_dim'], c['latent_dim'], *hidden]) or not hidden:
         raise ValueError("input_dim, hidden_dims and latent_dim must be positive integers")

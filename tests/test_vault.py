@@ -176,3 +176,27 @@ def test_unwritable_out_fails_before_any_work(cmd, tmp_path):
     if os.access('/sys', os.W_OK) and not Path('/sys').stat().st_dev == 0:
         r = cli(cmd, '--weights', 'pretrained:mnist-seed', '--data', DATA, '--out', ro, check=False)
         one_line_error(r, 'is not writable')
+
+
+def test_a_checkpoint_config_with_an_unknown_key_is_one_line(tmp_path, done):
+    "A checkpoint written before checksums (none in its metadata), whose config has a renamed key."
+    import json as J
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    out = tmp_path/'run'; out.mkdir()
+    for n, b in snapshot(done).items(): (out/n).write_bytes(b)
+    ck = out/'checkpoint.safetensors'
+    with safe_open(ck, 'pt') as f: md = f.metadata()
+    meta = J.loads(md['meta']); meta['config']['epochr'] = meta['config'].pop('epochs')
+    save_file(load_file(ck), ck, metadata={'format': md['format'], 'meta': J.dumps(meta)})   # no sha256: an older file
+    r = cli('scratch_vae_train', *TINY, '--out', out, '--resume', '--epochs', 3, check=False)
+    one_line_error(r, str(ck), "unknown: ['epochr']")
+
+
+def test_history_with_infinities_is_strict_json(tmp_path):
+    out = tmp_path/'run'
+    r = cli('scratch_vae_train', *TINY, '--out', out, '--on-nan', 'skip', '--lr', '1e30', check=False)
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr          # lr 1e30: the test set's KL overflows
+    def refuse(c): raise ValueError(c)
+    hist = [json.loads(line, parse_constant=refuse) for line in (out/'history.jsonl').read_text().splitlines()]
+    assert None in hist[0]['test'].values() and 'not finite' in hist[0]['why_null']
