@@ -29,8 +29,9 @@ def plain(s:str|None) -> str|None:
     return s if s is None else s.replace('`', '')
 
 def config_parser(cls, prog:str, description:str, epilog:str|None=None) -> argparse.ArgumentParser:
-    "A parser with one `--dashed-name` flag per field of the dataclass `cls`; flags not given are absent from the result."
-    p = argparse.ArgumentParser(prog=prog, description=plain(description), epilog=plain(epilog), argument_default=argparse.SUPPRESS)
+    "A parser with one `--dashed-name` flag per field of the dataclass `cls`; flags not given are absent from the result, and a flag must be spelled out."
+    p = argparse.ArgumentParser(prog=prog, description=plain(description), epilog=plain(epilog), argument_default=argparse.SUPPRESS,
+                                allow_abbrev=False)      # `--epoch 3` is a typo to point out, not a run of 3 epochs to start
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.metadata.get('cli', True): continue
