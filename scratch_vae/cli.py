@@ -8,7 +8,7 @@ import argparse, dataclasses, hashlib, math, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
-from .config import TrainConfig, setting, resume_config, pick_device
+from .config import TrainConfig, setting, resume_config, pick_device, check_device
 from .progress import say
 
 # %% auto #0
@@ -107,6 +107,7 @@ class ModelArgs:
             self.out = (str(Path('runs')/'weights'/re.sub(r'[^\w.-]+', '-', self.weights).strip('-.')) if self.weights
                         else TrainConfig.default_out(self.dataset))
         check_writable(Path(self.out), 1 << 20, create=False)   # a file, or a read-only place: said before any work
+        check_device(self.device)                                # a device name that can't be: said before torch loads
 
     @property
     def model_name(self) -> str:
