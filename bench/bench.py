@@ -207,8 +207,8 @@ def scale_out(dataset, data, epochs):
         for procs, threads in ((1, 2), (2, 1)):
             with tempfile.TemporaryDirectory() as d:
                 args = ['--dataset', dataset, '--epochs', str(epochs), '--out', d, '--quiet', *extra] + (['--data', data] if data else [])
-                cmd = ([sys.executable, '-m', 'scratch_vae.train'] if procs == 1 else
-                       [str(Path(sys.executable).parent/'torchrun'), '--standalone', f'--nproc_per_node={procs}', '-m', 'scratch_vae.train'])
+                cmd = ([sys.executable, '-m', 'scratch_vae', 'train'] if procs == 1 else
+                       [str(Path(sys.executable).parent/'torchrun'), '--standalone', f'--nproc_per_node={procs}', '-m', 'scratch_vae', 'train'])
                 subprocess.run(cmd + args, check=True, capture_output=True, cwd=ROOT, env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
                 secs = [json.loads(l)['seconds'] for l in open(Path(d)/'history.jsonl')]
             out[name][f'{procs}x{threads}'] = min(secs)

@@ -8,18 +8,13 @@ import argparse, dataclasses, hashlib, math, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
-from .data import load_mnist
-from .checkpoint import load_model_and_meta, read_layout, checkpoint_path, resolve_weights
-from .config import TrainConfig, setting, resume_config, pick_device
-from .distributed import init_distributed, finish_distributed, is_main, LostRank
-from .train import fit, read_history, NonFiniteLoss, TrainingInterrupted
-from .evaluate import evaluate
-from .sample import save_pictures, save_figure, reconstruction_figure, sample_figure, loss_curve_figure
+from .config import TrainConfig, setting, resume_config, pick_device, check_device
+from .progress import say
 
 # %% auto #0
-__all__ = ['int_list', 'config_parser', 'train_parser', 'train_config', 'train_cmd', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd',
-           'ReconstructArgs', 'SampleArgs', 'reconstruct_cmd', 'sample_cmd', 'run_cli', 'train_cli', 'evaluate_cli',
-           'reconstruct_cli', 'sample_cli']
+__all__ = ['PARSERS', 'COMMANDS', 'int_list', 'plain', 'config_parser', 'train_parser', 'train_config', 'first_rank', 'train_cmd',
+           'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs', 'SampleArgs', 'reconstruct_cmd',
+           'sample_cmd', 'run_cli', 'train_cli', 'evaluate_cli', 'reconstruct_cli', 'sample_cli', 'main']
 
 # %% ../nbs/05a_cli.ipynb #c229c0ee
 def int_list(flag:str):
@@ -29,9 +24,14 @@ def int_list(flag:str):
         except ValueError: raise argparse.ArgumentTypeError(f"{flag} must be integers separated by commas, got {s!r}") from None
     return parse
 
+def plain(s:str|None) -> str|None:
+    "`s` as a terminal shows it: the Markdown backticks of a docstring removed."
+    return s if s is None else s.replace('`', '')
+
 def config_parser(cls, prog:str, description:str, epilog:str|None=None) -> argparse.ArgumentParser:
-    "A parser with one `--dashed-name` flag per field of the dataclass `cls`; flags not given are absent from the result."
-    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, argument_default=argparse.SUPPRESS)
+    "A parser with one `--dashed-name` flag per field of the dataclass `cls`; flags not given are absent from the result, and a flag must be spelled out."
+    p = argparse.ArgumentParser(prog=prog, description=plain(description), epilog=plain(epilog), argument_default=argparse.SUPPRESS,
+                                allow_abbrev=False)      # `--epoch 3` is a typo to point out, not a run of 3 epochs to start
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.metadata.get('cli', True): continue
@@ -40,7 +40,7 @@ def config_parser(cls, prog:str, description:str, epilog:str|None=None) -> argpa
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if isinstance(default, list): default = ','.join(map(str, default))
         p.add_argument(flag, dest=f.name, type=int_list(flag) if kind is list else kind, metavar=f.name.upper(),
-                       help=f.metadata['help'] + ('' if default is None else f" (default: {default})"))
+                       help=plain(f.metadata['help']) + ('' if default is None else f" (default: {default})"))
     return p
 
 # %% ../nbs/05a_cli.ipynb #cb2a3424
@@ -61,23 +61,36 @@ def train_config(given:dict, resume:bool=False) -> TrainConfig:
     if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
+    from scratch_vae.checkpoint import read_layout, checkpoint_path
     ckpt = checkpoint_path(given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
     if resume and ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
     return TrainConfig(**given)
 
 # %% ../nbs/05a_cli.ipynb #286a24b1
+def first_rank() -> bool:
+    "Whether this process is the one that talks: the only one, or rank 0 under torchrun (read before torch is loaded)."
+    return os.environ.get('RANK', '0') == '0'
+
 def _save_loss_curve(cfg:TrainConfig):
+    from scratch_vae.checkpoint import read_history
+    from scratch_vae.sample import save_figure, loss_curve_figure
     history = read_history(Path(cfg.out)/'history.jsonl')
-    if history: print(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
+    if history: say(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
 
 def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, **given) -> dict:
     "`scratch_vae_train`: train per the flags `given`, then draw the loss curve and the run's pictures."
+    if first_rank(): say("Loading PyTorch and checking the settings ...")
     cfg = train_config(given, resume)
+    from scratch_vae.train import fit
     def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
-        _save_loss_curve(cfg)
-        if not interrupted:
-            for p in save_pictures(model, cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): print(f"wrote {p}")
-    return fit(cfg, resume=resume, overwrite=overwrite, quiet=quiet, log=lambda s: print(s, flush=True), finish=pictures)
+        from scratch_vae.sample import save_pictures
+        try:
+            _save_loss_curve(cfg)
+            if not interrupted:
+                for p in save_pictures(model, cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): say(f"wrote {p}")
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"while drawing the pictures; the trained model is saved in {cfg.out}") from None
+    return fit(cfg, resume=resume, overwrite=overwrite, quiet=quiet, log=say, finish=pictures)
 
 # %% ../nbs/05a_cli.ipynb #ffed5f8a
 @dataclass
@@ -86,7 +99,7 @@ class ModelArgs:
     out: str|None = setting(None, "run directory: the model, and where the output goes (default: runs/<dataset>; "
                                   "with --weights, runs/weights/<name>)")
     weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
-    dataset: str = setting('mnist', "mnist or fashion-mnist: its test images")
+    dataset: str = setting('mnist', "mnist or fashion-mnist: its test images, and the default --out (runs/<dataset>)")
     data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
     device: str = setting('auto', "auto, cpu, cuda, mps")
     def __post_init__(self):
@@ -94,9 +107,16 @@ class ModelArgs:
             self.out = (str(Path('runs')/'weights'/re.sub(r'[^\w.-]+', '-', self.weights).strip('-.')) if self.weights
                         else TrainConfig.default_out(self.dataset))
         check_writable(Path(self.out), 1 << 20, create=False)   # a file, or a read-only place: said before any work
+        check_device(self.device)                                # a device name that can't be: said before torch loads
+
+    @property
+    def model_name(self) -> str:
+        "What the pictures' titles call the model: `--weights` if given, else the run directory."
+        return self.weights or self.out
 
     def model_and_meta(self):
         "The model (from `--weights`, else `--out`) and its metadata, `source` (path and SHA-256) added; nothing is written."
+        from scratch_vae.checkpoint import load_model_and_meta, resolve_weights
         path = resolve_weights(self.weights or self.out)
         model, meta = load_model_and_meta(path, pick_device(self.device))
         return model, meta | dict(source=dict(path=str(path.absolute()), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
@@ -121,10 +141,16 @@ class EvaluateArgs(ModelArgs):
 def evaluate_cmd(**flags) -> dict:
     "`scratch_vae_evaluate`: test-set ELBO and importance-weighted NLL of a run, printed and written to evaluation.json."
     a = EvaluateArgs(**flags)
+    if first_rank(): say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
+    from scratch_vae.data import load_mnist
+    from scratch_vae.distributed import init_distributed, is_main
+    from scratch_vae.evaluate import evaluate
     init_distributed(pick_device(a.device))                # under torchrun the test set is shared out over the ranks
     model, meta = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if a.limit: x = x[:a.limit]
+    if is_main(): say(f"Evaluating {len(x):,} test images: the ELBO, then the NLL with k={a.k} importance samples per image, "
+                      f"in {math.ceil(len(x) / a.batch_size)} batches")
     setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
     res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
     res.update(dataset=a.dataset, weights=meta['source'])
@@ -132,10 +158,10 @@ def evaluate_cmd(**flags) -> dict:
            for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}
     if why: res['why_null'] = why                          # evaluation.json writes these as null (JSON has no NaN)
     if not is_main(): return res
-    print(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
+    say(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
     atomic_write_bytes(p := a.output('evaluation.json'), json_bytes(res, indent=2))
-    print(f"wrote {p}")
+    say(f"wrote {p}")
     return res
 
 # %% ../nbs/05a_cli.ipynb #7e5522e5
@@ -152,6 +178,7 @@ class ReconstructArgs(ModelArgs):
 @dataclass
 class SampleArgs(ModelArgs):
     "The flags of `scratch_vae_sample`."
+    dataset: str = setting('mnist', "mnist or fashion-mnist: which run the default --out is (runs/<dataset>); sampling reads no images")
     n: int = setting(64, "number of samples")
     nrow: int = setting(8, "samples per row")
     seed: int = setting(0, "random seed of z")
@@ -163,47 +190,83 @@ class SampleArgs(ModelArgs):
 def reconstruct_cmd(**flags) -> Path:
     "`scratch_vae_reconstruct`: a grid of test images above their reconstructions."
     a = ReconstructArgs(**flags)
+    say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
+    from scratch_vae.data import load_mnist
+    from scratch_vae.sample import save_figure, reconstruction_figure
     model, _ = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if not 0 <= a.start <= len(x) - 2*a.n: raise ValueError(f"--start must be in 0..{len(x) - 2*a.n} for n={a.n}, got {a.start}")
-    p = save_figure(reconstruction_figure(model, x[a.start:], a.n), a.file or a.output('reconstructions.png'))
-    print(f"wrote {p}")
+    title = f"{a.model_name}: {a.dataset} test images {a.start}.. (rows 1, 3) and reconstructions (rows 2, 4)"
+    p = save_figure(reconstruction_figure(model, x[a.start:], a.n, title=title), a.file or a.output('reconstructions.png'))
+    say(f"wrote {p}")
     return p
 
 def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)
+    say(f"Loading PyTorch and the model ({a.model_name}) ...")
+    from scratch_vae.sample import save_figure, sample_figure
     model, _ = a.model_and_meta()
-    p = save_figure(sample_figure(model, a.n, a.seed, a.nrow), a.file or a.output('samples.png'))
-    print(f"wrote {p}")
+    title = f"{a.model_name}: {a.n} samples, z ~ N(0, I), seed {a.seed}"
+    p = save_figure(sample_figure(model, a.n, a.seed, a.nrow, title=title), a.file or a.output('samples.png'))
+    say(f"wrote {p}")
     return p
 
 # %% ../nbs/05a_cli.ipynb #cd62d62a
-def run_cli(parser:argparse.ArgumentParser, command, argv=None):
-    "Parse `argv` with `parser`, call `command(**flags)`, and turn user-fixable errors into one line on stderr and exit status 2."
+class _NeverRaised(Exception): "Stands for an error class whose module isn't loaded: nothing can have raised it."
+
+def _loaded(module:str, name:str) -> type:
+    "The class `name` of `scratch_vae.<module>` if that module is loaded, else `_NeverRaised`: `run_cli` catches torch-side errors without importing torch."
+    m = sys.modules.get(f'scratch_vae.{module}')
+    return getattr(m, name) if m else _NeverRaised
+
+def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the command'):
+    "Parse `argv` with `parser`, call `command(**flags)`, and turn user-fixable errors into one line on stderr and exit status 2; `what` names the work in an interrupt's message."
     prog = parser.prog
     for stream in (sys.stdout, sys.stderr):     # a terminal that can't show '→' or '±' gets an escape, not a crash
         if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
     flags = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     try: return command(**flags)
-    except TrainingInterrupted as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
-    except KeyboardInterrupt: print(f"{prog}: interrupted before it finished; nothing was written", file=sys.stderr); sys.exit(130)
-    except (ValueError, OSError, NonFiniteLoss) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
-    except LostRank as e: print(f"{prog}: rank {os.environ.get('RANK', 0)}: error: {e}", file=sys.stderr); sys.exit(1)
-    finally: finish_distributed()                           # leave torchrun's process group, if in one
+    except _loaded('train', 'TrainingInterrupted') as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
+    except KeyboardInterrupt as e:
+        print(f"{prog}: {what} interrupted {str(e) or 'before it finished; nothing was written'}", file=sys.stderr); sys.exit(130)
+    except (ValueError, OSError, _loaded('train', 'NonFiniteLoss')) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+    except _loaded('distributed', 'LostRank') as e: print(f"{prog}: rank {os.environ.get('RANK', 0)}: error: {e}", file=sys.stderr); sys.exit(1)
+    finally:
+        if d := sys.modules.get('scratch_vae.distributed'): d.finish_distributed()      # leave torchrun's process group, if in one
 
 def train_cli(argv=None):
     "Console entry point of `scratch_vae_train` (returns nothing: a console script's return value becomes its exit status)."
-    run_cli(train_parser(), train_cmd, argv)
+    run_cli(train_parser(), train_cmd, argv, 'training')
+
+PARSERS = dict(evaluate=lambda: config_parser(EvaluateArgs, 'scratch_vae_evaluate', evaluate_cmd.__doc__),
+               reconstruct=lambda: config_parser(ReconstructArgs, 'scratch_vae_reconstruct', reconstruct_cmd.__doc__),
+               sample=lambda: config_parser(SampleArgs, 'scratch_vae_sample', sample_cmd.__doc__))
 
 def evaluate_cli(argv=None):
     "Console entry point of `scratch_vae_evaluate`."
-    run_cli(config_parser(EvaluateArgs, 'scratch_vae_evaluate', evaluate_cmd.__doc__), evaluate_cmd, argv)
+    run_cli(PARSERS['evaluate'](), evaluate_cmd, argv, 'evaluation')
 
 def reconstruct_cli(argv=None):
     "Console entry point of `scratch_vae_reconstruct`."
-    run_cli(config_parser(ReconstructArgs, 'scratch_vae_reconstruct', reconstruct_cmd.__doc__), reconstruct_cmd, argv)
+    run_cli(PARSERS['reconstruct'](), reconstruct_cmd, argv, 'reconstruction')
 
 def sample_cli(argv=None):
     "Console entry point of `scratch_vae_sample`."
-    run_cli(config_parser(SampleArgs, 'scratch_vae_sample', sample_cmd.__doc__), sample_cmd, argv)
+    run_cli(PARSERS['sample'](), sample_cmd, argv, 'sampling')
+
+# %% ../nbs/05a_cli.ipynb #08f96b79
+COMMANDS = dict(train=(train_cli, "train the VAE; write the model, checkpoint, history and pictures"),
+                evaluate=(evaluate_cli, "test-set ELBO and importance-weighted NLL of a trained model"),
+                reconstruct=(reconstruct_cli, "a picture of test images above their reconstructions"),
+                sample=(sample_cli, "a picture of images decoded from z ~ N(0, I)"))
+
+def main(argv=None):
+    "`python -m scratch_vae COMMAND [FLAGS]`: run `COMMAND` (train, evaluate, reconstruct, sample); without one, list them."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]][0](argv[1:])
+    usage = ("usage: python -m scratch_vae COMMAND [FLAGS]\n\ncommands:\n" +
+             ''.join(f"  {name:<12} {about}\n" for name, (_, about) in COMMANDS.items()) +
+             "\n'python -m scratch_vae COMMAND --help' lists a command's flags; each is also a console script, scratch_vae_COMMAND.")
+    if not argv or argv[0] in ('-h', '--help'): print(usage); return
+    print(f"{usage}\n\npython -m scratch_vae: error: unknown command {argv[0]!r}", file=sys.stderr); sys.exit(2)

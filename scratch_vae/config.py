@@ -7,12 +7,7 @@ from __future__ import annotations
 import dataclasses, math
 from dataclasses import dataclass, field
 from pathlib import Path
-import torch
 from fastcore.basics import patch
-from .data import BINARIZE, DATASETS
-from .model import ACTIVATIONS
-from .elbo import LIKELIHOODS
-from .checkpoint import param_count
 
 # %% auto #0
 __all__ = ['LIMITS', 'LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'check_device', 'lr_at',
@@ -37,7 +32,7 @@ class TrainConfig:
     input_dim: int = setting(784, "pixels per image", cli=False)
     hidden_dims: list = setting([256], "hidden layer sizes, comma-separated (e.g. 512,256)")
     latent_dim: int = setting(8, "size of z")
-    activation: str = setting('sigmoid', "hidden activation: " + ', '.join(ACTIVATIONS))
+    activation: str = setting('sigmoid', "hidden activation: sigmoid, relu, tanh, silu, gelu, softplus, elu")
     beta: float = setting(1.0, "weight of the KL term")
     binarize: str = setting('none', "none (grey pixels, the seed's), static or dynamic")
     likelihood: str = setting('bernoulli', "bernoulli or continuous-bernoulli")
@@ -62,9 +57,8 @@ class TrainConfig:
                                                 latent_dim=self.latent_dim, activation=self.activation)
 
 # %% ../nbs/03b_config.ipynb #1f2613f7
-from .checkpoint import MAX_PARAMS
-LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6, params=MAX_PARAMS,
-              k_rows=2**18, seed=2**32 - 1)   # the bounds `validate` enforces: one place, shared with the file loader's
+LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6,
+              k_rows=2**18, seed=2**32 - 1)   # the bounds `validate` enforces (and the file loader's MAX_PARAMS)
 
 def check_device(device:str) -> str:
     "`device` if it names a device kind this package runs on (auto, cpu, cuda, cuda:N, mps), else `ValueError` listing them."
@@ -77,6 +71,10 @@ def check_device(device:str) -> str:
 @patch
 def validate(self:TrainConfig):
     "Raise `ValueError` naming the first bad setting (as its flag and its field)."
+    from scratch_vae.data import BINARIZE, DATASETS            # torch-backed modules, imported when a config is made
+    from scratch_vae.model import ACTIVATIONS
+    from scratch_vae.elbo import LIKELIHOODS
+    from scratch_vae.checkpoint import param_count, MAX_PARAMS
     def bad(name, why): raise ValueError(f"invalid --{name.replace('_', '-')} ({name}={getattr(self, name)!r}): {why}")
     if self.dataset not in DATASETS: bad('dataset', f"known datasets: {', '.join(DATASETS)}")
     for n in ('epochs', 'batch_size', 'input_dim', 'latent_dim', 'k'):
@@ -87,8 +85,8 @@ def validate(self:TrainConfig):
         bad('hidden_dims', "must be positive integers")
     try: n_params = param_count(self.model_config())
     except ValueError as e: bad('hidden_dims', str(e))
-    if n_params > LIMITS['params']: bad('hidden_dims' if len(self.hidden_dims) > 1 or self.hidden_dims[0] > self.latent_dim else 'latent_dim',
-                                       f"the model would have {n_params:,} parameters, more than the {LIMITS['params']:,} allowed")
+    if n_params > MAX_PARAMS: bad('hidden_dims' if len(self.hidden_dims) > 1 or self.hidden_dims[0] > self.latent_dim else 'latent_dim',
+                                       f"the model would have {n_params:,} parameters, more than the {MAX_PARAMS:,} allowed")
     if self.k * self.batch_size > LIMITS['k_rows']: bad('k', f"k × batch size = {self.k * self.batch_size:,} decoded images per step, more than {LIMITS['k_rows']:,}")
     if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0): bad('lr', "must be a finite number > 0")
     if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0): bad('beta', "must be a finite number >= 0")
@@ -143,6 +141,7 @@ def resume_config(given:dict, old:dict, path) -> TrainConfig:
 # %% ../nbs/03b_config.ipynb #675f1224
 def pick_device(device:str='auto') -> torch.device:
     "The `torch.device` for `device`: 'auto' means CUDA, then MPS, then CPU."
+    import torch
     if device == 'auto':
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')

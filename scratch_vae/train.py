@@ -15,7 +15,8 @@ from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
-from .evaluate import mean_elbo, progress, SUMS, batch_sums, means
+from .evaluate import mean_elbo, SUMS, batch_sums, means
+from .progress import progress
 from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                     read_history, write_history, RUN_FILES)
 
@@ -242,7 +243,3 @@ def fit(cfg:TrainConfig, resume:bool=False, overwrite:bool=False, quiet:bool=Fal
     finally:
         if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)
-
-# %% ../nbs/04_train.ipynb #46ffd672
-if __name__ == '__main__' and '__file__' in globals():
-    import scratch_vae.cli; scratch_vae.cli.train_cli()

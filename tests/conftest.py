@@ -57,12 +57,18 @@ def run(cmd, timeout=600, check=True, **kw):
 
 @pytest.fixture(scope='session')
 def site(tmp_path_factory):
-    "The docs site, built once per session by tools/build_docs.py into a temporary folder."
-    out = tmp_path_factory.mktemp('site')
-    r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out)], cwd=ROOT, timeout=900)
+    "The docs site, built once per session by tools/build_docs.py into a temporary folder (nbdev's processed notebooks too)."
+    out, proc = tmp_path_factory.mktemp('site'), tmp_path_factory.mktemp('proc')
+    r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out), '--proc', str(proc)], cwd=ROOT, timeout=900)
     assert 'built' in r.stdout
     assert 'MissingIDFieldWarning' not in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
     return out
 
 
-ARTIFACTS = ROOT/'test-artifacts'
+@pytest.fixture(scope='session')
+def artifacts(tmp_path_factory):
+    "Where the browser tests put their screenshots: pytest's temporary folder, or $SCRATCH_VAE_ARTIFACTS to keep them (CI)."
+    keep = os.environ.get('SCRATCH_VAE_ARTIFACTS')
+    if not keep: return tmp_path_factory.mktemp('artifacts')
+    Path(keep).mkdir(parents=True, exist_ok=True)
+    return Path(keep)

@@ -2,7 +2,6 @@
 import functools, http.server, os, re, shutil, threading, urllib.request
 from pathlib import Path
 import pytest
-from conftest import ARTIFACTS
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 from nbtools import notebooks
@@ -35,7 +34,7 @@ def browser():
 
 
 @pytest.mark.parametrize('page', PAGES)
-def test_page_in_browser(browser, server, page):
+def test_page_in_browser(browser, server, page, artifacts):
     pg = browser.new_page(viewport={'width': 1280, 'height': 900})
     errors, failed = [], []
     pg.on('console', lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == 'error' else None)
@@ -53,17 +52,16 @@ def test_page_in_browser(browser, server, page):
     internal = {l.split('#')[0] for l in links if l.startswith(server)}
     bad = [l for l in internal if urllib.request.urlopen(l).status != 200]
     assert not bad, f"{page}: broken internal links {bad}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS/f'docs-{page}.png'), full_page=True)
+    pg.screenshot(path=str(artifacts/f'docs-{page}.png'), full_page=True)
     assert not errors and not failed, (errors, failed)
     pg.close()
 
 
-def test_search_finds_api(browser, server):
+def test_search_finds_api(browser, server, artifacts):
     pg = browser.new_page()
     pg.goto(f'{server}/search.html?q=load_mnist', wait_until='load')
     pg.wait_for_selector('#search-results li', timeout=20000)
     hits = pg.eval_on_selector_all('#search-results li a', 'els => els.map(e => e.getAttribute("href"))')
     assert any('00b_data' in h for h in hits), hits
-    pg.screenshot(path=str(ARTIFACTS/'docs-search.png'))
+    pg.screenshot(path=str(artifacts/'docs-search.png'))
     pg.close()

@@ -73,7 +73,7 @@ def test_evaluate(trained):
     assert ev['n_images'] == 300 and ev['k'] == 20 and ev['units'] == 'nats per image'
     assert ev['nll'] < -ev['elbo'] + 1.0 and ev['recon'] > 0 and ev['kl'] > 0
     assert 'NLL (k=20)' in r.stdout
-    ticks = re.findall(r'^NLL \(k=20\): (\d+)/(\d+) \((\d+)%\)', r.stdout, re.M)     # not a terminal: progress as lines
+    ticks = re.findall(r'^NLL \(k=20\): (\d+)/(\d+) batches \((\d+)%\), .* elapsed, ETA ', r.stdout, re.M)   # not a terminal: lines
     assert len(ticks) == 3 and ticks[-1] == ('3', '3', '100'), r.stdout
 
 
@@ -110,11 +110,13 @@ def test_missing_run_and_unwritable_out(tmp_path):
 
 
 def test_module_entry_point_and_help():
-    r = run([sys.executable, '-m', 'scratch_vae.train', '--help'], cwd=ROOT)
+    r = run([sys.executable, '-m', 'scratch_vae', 'train', '--help'], cwd=ROOT)
     for flag in ('--epochs', '--batch-size', '--lr', '--latent-dim', '--hidden-dim', '--beta', '--dataset', '--binarize',
                  '--data', '--out', '--seed', '--device', '--resume', '--quiet'):
         assert flag in r.stdout, flag
-    assert '_given' not in r.stdout
+    assert '_given' not in r.stdout and '`' not in r.stdout
+    r = run([sys.executable, '-m', 'scratch_vae'], cwd=ROOT)
+    assert [l.split()[0] for l in r.stdout.splitlines() if l.startswith('  ')] == ['train', 'evaluate', 'reconstruct', 'sample']
 
 
 @pytest.mark.parametrize('name', ['scratch_vae_train', 'scratch_vae_evaluate', 'scratch_vae_reconstruct', 'scratch_vae_sample'])
@@ -125,6 +127,7 @@ def test_help_lists_each_flag_once(name):
     assert len(flags) > 3 and len(flags) == len(set(flags)), flags
     assert not [f for f in flags if '_' in f], flags                 # dashes only: no --batch_size twin
     assert not re.search(r'^  --\S+ \S+, --', options, re.M)          # one spelling per line
+    assert '`' not in r.stdout                                        # plain text, not Markdown
     if name == 'scratch_vae_train':
         assert '--hidden-dims' in flags and '--batch-size' in flags and '--resume' in flags
         assert 'SCRATCH_VAE_EPOCHS' in r.stdout

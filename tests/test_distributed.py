@@ -23,7 +23,7 @@ PARAM_TOL, LOG_RTOL = 1e-5, 1e-6
 
 
 def torchrun(*args, n=2, check=True, **kw):
-    return run([str(BIN/'torchrun'), '--standalone', f'--nproc_per_node={n}', '-m', 'scratch_vae.train', *map(str, args)],
+    return run([str(BIN/'torchrun'), '--standalone', f'--nproc_per_node={n}', '-m', 'scratch_vae', 'train', *map(str, args)],
                check=check, cwd=ROOT, env=kw.pop('env', ENV), **kw)
 
 
@@ -105,7 +105,7 @@ def ref6(tmp_path_factory):
 
 
 def _start(out):
-    return subprocess.Popen([str(BIN/'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'scratch_vae.train', *map(str, LONG),
+    return subprocess.Popen([str(BIN/'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'scratch_vae', 'train', *map(str, LONG),
                              '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

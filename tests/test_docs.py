@@ -9,8 +9,9 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_file
          '03d_distributed': 'Data-parallel training', '03e_evaluate': 'Evaluation',
          '00b_data': 'Datasets', '01_layers': 'The linear layer', '02_model': 'The VAE', '03_elbo': 'The ELBO',
          '03a_checkpoint': 'Checkpoints and weight files', '03b_config': 'The config', '04_train': 'Training',
-         '05_sample': 'Sampling and pictures', '05a_cli': 'The command line', '05b_explorer': 'Latent explorer',
-         '06_diagnostics': 'What goes wrong', '04a_replicas': 'Several seeds at once', '07_engineering': 'Engineering: speed, hostile files'}
+         '05_sample': 'Sampling and pictures', '05a_cli': 'The command line', '00c_progress': 'Progress', '05c_main': 'python -m scratch_vae',
+         '05d_package': 'import scratch_vae', '05b_explorer': 'Latent explorer', '04a_replicas': 'Several seeds at once',
+         '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files'}
 MIN_IMAGES = {'index': 12, '00b_data': 2, '05_sample': 7}
 SECTIONS = ['The VAE', 'Engineering']
 

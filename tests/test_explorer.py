@@ -4,7 +4,6 @@ after a drag and a slider move, and not one request leaving the site."""
 import numpy as np
 import pytest
 import torch
-from conftest import ARTIFACTS
 from test_browser import browser, server    # noqa: F401  (the same headless Chromium and loopback server fixtures)
 
 PAGE = '05b_explorer.html'
@@ -77,7 +76,7 @@ def test_decode_matches_python(explorer, model):
     assert bad and 'two finite numbers' in bad, bad
 
 
-def test_drag_and_slider_draw_the_python_picture(explorer, model):
+def test_drag_and_slider_draw_the_python_picture(explorer, model, artifacts):
     ex = explorer
     assert np.abs(ex.picture() - python_decode(model, [ex.latent()])[0]).max() <= 1 / 255     # the start, z = (0, 0)
     ex.drag((0.5, 0.5), (0.3, 0.25))                   # left and up
@@ -103,8 +102,7 @@ def test_drag_and_slider_draw_the_python_picture(explorer, model):
         return Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data); }''')).reshape(-1, 4)[:, :3]
     coloured = (plane.max(1) - plane.min(1) > 60).sum()
     assert coloured > 2000, coloured                    # the 10,000 dots were drawn
-    ARTIFACTS.mkdir(exist_ok=True)
-    ex.page.locator('.scratch-vae-explorer').screenshot(path=str(ARTIFACTS/f'explorer-{ex.mode}.png'))
+    ex.page.locator('.scratch-vae-explorer').screenshot(path=str(artifacts/f'explorer-{ex.mode}.png'))
     assert not ex.errors, ex.errors
 
 
@@ -118,7 +116,7 @@ def test_no_request_leaves_the_site(explorer):
     assert not ex.errors, ex.errors
 
 
-def test_narrow_screen(browser, server):
+def test_narrow_screen(browser, server, artifacts):
     "At phone width the plane, the picture and the sliders stack in one column, and dragging still works."
     ex = Explorer(browser, f'{server}/{PAGE}', f'{server}/', width=420)
     boxes = {s: ex.page.locator(s).last.bounding_box() for s in ('.sv-plane', '.sv-digit', '.sv-slider')}
@@ -126,8 +124,7 @@ def test_narrow_screen(browser, server):
     assert all(b['x'] >= 0 and b['x'] + b['width'] <= 420 for b in boxes.values()), boxes
     ex.drag((0.5, 0.5), (0.75, 0.5))
     assert ex.latent()[0] > 1, ex.latent()
-    ARTIFACTS.mkdir(exist_ok=True)
-    ex.page.locator('.scratch-vae-explorer').screenshot(path=str(ARTIFACTS/'explorer-420.png'))
+    ex.page.locator('.scratch-vae-explorer').screenshot(path=str(artifacts/'explorer-420.png'))
     assert not ex.errors and not ex.outside(), (ex.errors, ex.outside())
     ex.page.close()
 

@@ -9,7 +9,7 @@
 4. The latent explorer page (05b_explorer) gets its data, `_static/explorer_data.js`, from the shipped 2-D model
    (tools/explorer_data.py; its SHA-256 is checked against weights/SHA256SUMS first) and the MNIST test set.
 
-Usage: python tools/build_docs.py [--out _docs]
+Usage: python tools/build_docs.py [--out _docs] [--proc _proc]
 """
 import argparse, json, re, secrets, shutil, subprocess, sys, time
 from pathlib import Path
@@ -123,7 +123,7 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
     path.write_text(json.dumps(nb, indent=1))
 
 
-def build(out: Path) -> float:
+def build(out: Path, proc: Path = ROOT/'_proc') -> float:
     t0 = time.time()
     from explorer_data import ExplorerError, explorer_script
     try: explorer = explorer_script()          # checks the shipped weights' SHA-256 first; fails before the slow part
@@ -132,11 +132,14 @@ def build(out: Path) -> float:
     from nbdev.quarto import refresh_quarto_yml
     from nbdev.serve import proc_nbs
     from fastcore.xtras import working_directory
-    proc = ROOT/'_proc'
-    shutil.rmtree(proc, ignore_errors=True)
+    cache = ROOT/'_proc'                            # where nbdev's proc_nbs always writes
+    shutil.rmtree(cache, ignore_errors=True)
     with working_directory(ROOT):
         refresh_quarto_yml()                       # keeps nbs/nbdev.yml in step with settings.ini for Quarto users
         proc_nbs(ROOT/'nbs', skip_folder_re='^([_.]|runs$)')
+    if proc.resolve() != cache.resolve():          # --proc elsewhere (the tests: a temporary folder): nothing left in the repo
+        shutil.rmtree(proc, ignore_errors=True)
+        shutil.move(str(cache), str(proc))
     shutil.rmtree(proc/'runs', ignore_errors=True)           # training outputs the notebooks left behind
     if (ROOT/'nbs'/'images').is_dir(): shutil.copytree(ROOT/'nbs'/'images', proc/'images', dirs_exist_ok=True)
     order = [p.stem for p in notebooks() if p.stem != 'index']
@@ -162,6 +165,7 @@ def build(out: Path) -> float:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--out', default=str(ROOT/'_docs'), help='output folder (default: _docs)')
+    ap.add_argument('--proc', default=str(ROOT/'_proc'), help="nbdev's processed notebooks and Sphinx's scratch (default: _proc)")
     a = ap.parse_args()
-    secs = build(Path(a.out))
+    secs = build(Path(a.out), Path(a.proc).absolute())
     print(f"built {a.out} in {secs:.1f} s; open {Path(a.out)/'index.html'}")
