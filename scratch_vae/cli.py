@@ -52,17 +52,19 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--hidden-dim', dest='hidden_dims', type=int_list('--hidden-dim'), help=argparse.SUPPRESS)  # older name
     p.add_argument('--resume', action='store_true', help="continue from the checkpoint in --out")
     p.add_argument('--overwrite', action='store_true', help="replace the run already in --out (without it, a new run there is refused)")
+    p.add_argument('--seeds', type=int_list('--seeds'), help="train one replica per seed (e.g. 0,1,2) in lockstep in one process, "
+                   "each in its own run directory <out>/seed-<s>; --seed is then unused")
     p.add_argument('--quiet', action='store_true', help="no progress bar (log lines still print)")
     return p
 
-def train_config(given:dict, resume:bool=False) -> TrainConfig:
-    "The `TrainConfig` of a command line: the flags `given`, over the checkpoint's settings when resuming, over the defaults."
+def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
+    "The `TrainConfig` of a command line: the flags `given`, over the checkpoint's settings when resuming (the one in `run_dir`, default `--out`), over the defaults."
     given = dict(given)
     if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
     from scratch_vae.checkpoint import read_layout, checkpoint_path
-    ckpt = checkpoint_path(given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
+    ckpt = checkpoint_path(run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
     if resume and ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
     return TrainConfig(**given)
 
@@ -77,9 +79,16 @@ def _save_loss_curve(cfg:TrainConfig):
     history = read_history(Path(cfg.out)/'history.jsonl')
     if history: say(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
 
-def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, **given) -> dict:
-    "`scratch_vae_train`: train per the flags `given`, then draw the loss curve and the run's pictures."
+def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:list|None=None, **given) -> dict:
+    "`scratch_vae_train`: train per the flags `given` (one replica per seed with `seeds`), then draw the loss curve and the run's pictures."
     if first_rank(): say("Loading PyTorch and checking the settings ...")
+    if seeds:
+        out = given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist'))
+        cfg = train_config(given, resume, run_dir=Path(out)/f'seed-{seeds[0]}')
+        from scratch_vae.replicas import fit_replicas
+        runs = fit_replicas(cfg, seeds, resume=resume, overwrite=overwrite, log=say)
+        for r in runs: _save_loss_curve(TrainConfig(**{**dataclasses.asdict(cfg), 'out': str(r['out'])}))
+        return runs
     cfg = train_config(given, resume)
     from scratch_vae.train import fit
     def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
@@ -225,7 +234,13 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the co
     prog = parser.prog
     for stream in (sys.stdout, sys.stderr):     # a terminal that can't show '→' or '±' gets an escape, not a crash
         if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
+    parser.add_argument('--threads', type=int, default=None, help="CPU threads for PyTorch (default: 1, or $OMP_NUM_THREADS: "
+                        "these small models gain little from a second thread, and lose 2× or more when another program keeps a core busy)")
     flags = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    threads = flags.pop('threads')
+    if threads is not None and threads < 1: parser.error(f"--threads must be at least 1, got {threads}")
+    if threads or 'OMP_NUM_THREADS' not in os.environ: os.environ['OMP_NUM_THREADS'] = str(threads or 1)   # read when torch loads
+    if torch := sys.modules.get('torch'): torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))     # already loaded: tell it
     try: return command(**flags)
     except _loaded('train', 'TrainingInterrupted') as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
     except KeyboardInterrupt as e:
