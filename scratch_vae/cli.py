@@ -8,7 +8,7 @@ import argparse, dataclasses, hashlib, math, os, re, sys, typing
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
-from .config import TrainConfig, setting, resume_config, pick_device, check_device
+from .config import TrainConfig, setting, resume_config, pick_device, check_device, DATA_HELP
 from .progress import say
 
 # %% auto #0
@@ -109,7 +109,7 @@ class ModelArgs:
                                   "with --weights, runs/weights/<name>)")
     weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
     dataset: str = setting('mnist', "mnist or fashion-mnist: its test images, and the default --out (runs/<dataset>)")
-    data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
+    data: str|None = setting(None, DATA_HELP)
     device: str = setting('auto', "auto, cpu, cuda, mps")
     def __post_init__(self):
         if self.out is None:    # outputs made from --weights never land in a training run's directory

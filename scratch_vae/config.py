@@ -10,10 +10,13 @@ from pathlib import Path
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['LIMITS', 'LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'check_device', 'lr_at',
+__all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'check_device', 'lr_at',
            'resume_conflicts', 'config_from', 'resume_config', 'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
+DATA_HELP = ("folder holding <dataset>/ (if given, the only place looked in; default: $SCRATCH_VAE_DATA, then ./data, "
+             "then this clone's data/)")
+
 def setting(default, help:str, **kw):
     "A config field: its `default` and the `help` its command-line flag shows (`cli=False` keeps it off the command line)."
     if isinstance(default, list): return field(default_factory=lambda: list(default), metadata=dict(help=help, **kw))
@@ -24,7 +27,7 @@ def setting(default, help:str, **kw):
 class TrainConfig:
     "Everything that determines a training run; each field is a `scratch_vae_train` flag. Defaults are the seed's."
     dataset: str = setting('mnist', "mnist or fashion-mnist")
-    data: str|None = setting(None, "dataset root (default: $SCRATCH_VAE_DATA, then ./data)")
+    data: str|None = setting(None, DATA_HELP)
     out: str|None = setting(None, "run directory (default: runs/<dataset>)")
     epochs: int = setting(300, "total number of epochs (with --resume: up to this many in all)")
     batch_size: int = setting(128, "images per batch")
