@@ -88,11 +88,7 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = self._open()
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 256, 0).decode(errors='replace').strip() or 'a job that is starting'
-            os.close(fd)
-            raise RunLocked(f"{self.path.parent} is in use by another training job ({holder}); "
-                            "wait for it to finish, or choose another --out") from None
+        except BlockingIOError: self._refuse(fd)
         self.stale = os.pread(fd, 256, 0).decode(errors='replace').strip() or None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
@@ -111,6 +107,20 @@ class RunLock:
             os.close(fd)
             raise OSError(1, f"{bad} ({'a hard link' if stat.S_ISREG(st.st_mode) else 'not a regular file'}); remove it and start again")
         return fd
+
+    def _refuse(self, fd:int):
+        holder = os.pread(fd, 256, 0).decode(errors='replace').strip() or 'a job that is starting'
+        os.close(fd)
+        raise RunLocked(f"{self.path.parent} is in use by another training job ({holder}); "
+                        "wait for it to finish, or choose another --out") from None
+
+    def check_free(self):
+        "Raise `RunLocked` if a live job holds the lock; create and change nothing (a missing or link `.lock` is left to `acquire`)."
+        try: fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError: return
+        try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError: self._refuse(fd)
+        os.close(fd)                                   # closing drops our shared lock at once
 
     def release(self):
         "Empty the lock file and release the lock (idempotent)."

@@ -111,6 +111,7 @@ def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite
     out = Path(cfg.out)
     if resume and not checkpoint_path(out).is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {out.absolute()}/ (is --out right? without --resume a new run starts)")
+    RunLock(out).check_free()                                 # a live job's directory: say so, before anything else
     if not resume and not overwrite and (found := [n for n in RUN_FILES if (out/n).exists()]):
         raise FileExistsError(f"{out.absolute()} already holds a run ({', '.join(found)}): continue it with --resume, "
                               f"or replace it with --overwrite")
