@@ -60,7 +60,7 @@ def test_resume_continues_exactly(tmp_path):
     assert [l for l in r.stdout.splitlines() if l.startswith('Resuming')] == [f"Resuming {b} from its checkpoint: epoch 2, step 0 (1 epochs done)"]
     strip = lambda h: [(e['epoch'], e['train'], e['test']) for e in h]
     assert strip(history(b)) == strip(history(a))
-    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', DATA, '--quiet')
+    r = cli('scratch_vae_train', '--epochs', 3, '--resume', '--out', b, '--data', FASHION, '--quiet')
     assert 'nothing to do' in r.stdout and len(history(b)) == 3
     r = cli('scratch_vae_train', '--epochs', 4, '--resume', '--out', b, '--latent-dim', 4, check=False)
     assert r.returncode == 2 and 'latent_dim: 8 → 4' in r.stderr
