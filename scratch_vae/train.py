@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #6174dfaf
 from __future__ import annotations
-import signal, threading, time
+import math, signal, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
@@ -212,8 +212,10 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     if not is_main(): return                           # the other ranks go on to the next epoch's first all-reduce
     run.model.eval()
     test = mean_elbo(run.model, run.test_batches, cfg.beta, cfg.likelihood, seed=cfg.seed)
-    run.history.append(dict(epoch=epoch + 1, train=train, test=test, skipped=res['skipped'], seconds=round(seconds, 4),
-                            images_per_s=round(n / seconds, 1)))
+    run.history.append(entry := dict(epoch=epoch + 1, train=train, test=test, skipped=res['skipped'], seconds=round(seconds, 4),
+                                     images_per_s=round(n / seconds, 1)))
+    if bad := [f"{p}.{k}" for p in ('train', 'test') for k, v in entry[p].items() if v is not None and not math.isfinite(v)]:
+        entry['why_null'] = f"{', '.join(bad)}: not finite (the model diverged), written as null"
     log(log_line(epoch + 1, train, test) + (f" [{res['skipped']} non-finite steps skipped]" if res['skipped'] else ''))
     write_history(run.out/'history.jsonl', run.history)
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
