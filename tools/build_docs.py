@@ -142,6 +142,23 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
     path.write_text(json.dumps(nb, indent=1))
 
 
+def hanging_lines(page: str) -> str:
+    """Each line of the page's code blocks as its own block (`<span class="cl">`), so that a line too long for the
+    column wraps with a hanging indent (book.css), under its own start, instead of at the column's left edge where
+    it would read as a new line of code. Pygments closes its spans at every line end, so each line is whole HTML;
+    the newline stays in the text, so copying a block gives the code back as it was."""
+    import html
+    def lines(m):
+        body = m.group(2)
+        out = []
+        for line in body.split('\n')[:-1] if body.endswith('\n') else body.split('\n'):
+            text = html.unescape(re.sub(r'<[^>]*>', '', line))
+            indent = len(text) - len(text.lstrip(' '))
+            out.append(f'<span class="cl" style="--indent:{indent}ch">{line}\n</span>')
+        return m.group(1) + ''.join(out) + '</pre>'
+    return re.sub(r'(<div class="highlight"><pre>)(.*?)</pre>', lines, page, flags=re.S)
+
+
 def build(out: Path) -> float:
     t0 = time.time()
     from explorer_data import ExplorerError, explorer_script
@@ -175,6 +192,7 @@ def build(out: Path) -> float:
     (html/'_static'/'explorer_data.js').write_text(explorer)     # the data the explorer page's script reads
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
+    for page in out.glob('*.html'): page.write_text(hanging_lines(page.read_text()))     # long code lines wrap under themselves
     (out/'.nojekyll').touch()
     return time.time() - t0
 
