@@ -152,9 +152,11 @@ def hanging_lines(page: str) -> str:
         body = m.group(2)
         out = []
         for line in body.split('\n')[:-1] if body.endswith('\n') else body.split('\n'):
-            text = html.unescape(re.sub(r'<[^>]*>', '', line))
-            indent = len(text) - len(text.lstrip(' '))
-            out.append(f'<span class="cl" style="--indent:{indent}ch">{line}\n</span>')
+            number = re.search(r'<span class="linenos">([^<]*)</span>', line)      # src/ listings: ` 26` in front
+            text = html.unescape(re.sub(r'<[^>]*>', '', line[number.end():] if number else line))
+            indent = f"{len(text) - len(text.lstrip(' '))}ch"
+            if number: indent = f"calc({len(number.group(1)) + 2 + len(text) - len(text.lstrip(' '))}ch + 10px)"   # + its box
+            out.append(f'<span class="cl" style="--indent:{indent}">{line}\n</span>')
         return m.group(1) + ''.join(out) + '</pre>'
     return re.sub(r'(<div class="highlight"><pre>)(.*?)</pre>', lines, page, flags=re.S)
 
@@ -192,7 +194,8 @@ def build(out: Path) -> float:
     (html/'_static'/'explorer_data.js').write_text(explorer)     # the data the explorer page's script reads
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
-    for page in out.glob('*.html'): page.write_text(hanging_lines(page.read_text()))     # long code lines wrap under themselves
+    for page in [*out.glob('*.html'), *out.glob('src/*.html')]:       # long code lines wrap under their own start
+        page.write_text(hanging_lines(page.read_text()))
     (out/'.nojekyll').touch()
     return time.time() - t0
 
