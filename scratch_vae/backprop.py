@@ -16,6 +16,7 @@ def nll_grad(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
     "∂(−`bernoulli_log_likelihood`)/∂logits, elementwise: sigmoid(ℓ) − x."
     return torch.sigmoid(logits) - x
 
+# %% ../nbs/03c_backprop.ipynb #7eee5bde
 def kl_grads(mu:torch.Tensor, logvar:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "(∂`kl_divergence`/∂μ, ∂`kl_divergence`/∂log σ²), elementwise: (μ, ½(e^{log σ²} − 1))."
     return mu, 0.5 * (logvar.exp() - 1)
@@ -54,6 +55,7 @@ def _linear_backward(lin, dy:torch.Tensor, u:torch.Tensor, need_input:bool=True)
     lin.bias.grad = dy.sum(0)
     return dy @ lin.weight if need_input else None
 
+# %% ../nbs/03c_backprop.ipynb #b3eb6706
 @torch.no_grad()
 def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None) -> tuple[torch.Tensor, ELBO]:
     "Batch-mean −ELBO of `model` on float `x` `[B, 784]` and every parameter's `.grad`, by hand: `(loss, parts)`, as `elbo_loss` returns them."

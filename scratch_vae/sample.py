@@ -28,16 +28,19 @@ def make_grid(images, nrow:int=8, pad:int=2, fill:float=0.0) -> np.ndarray:
         grid[pad + r*s: pad + r*s + 28, pad + c*s: pad + c*s + 28] = im
     return grid.numpy()
 
+# %% ../nbs/05_sample.ipynb #4c97d242
 def as_unit(x:torch.Tensor) -> torch.Tensor:
     "Float images in [0, 1]: uint8 pixels divided by 255, anything else as float."
     return x.float() / 255 if x.dtype == torch.uint8 else x.float()
 
+# %% ../nbs/05_sample.ipynb #dad87917
 def show_grid(ax, images, nrow:int=8, title:str|None=None):
     "Draw `make_grid(images, nrow)` on `ax`, dark strokes on white."
     ax.imshow(make_grid(images, nrow), cmap='gray_r', vmin=0, vmax=1, interpolation='nearest')
     ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title)
 
+# %% ../nbs/05_sample.ipynb #bb9f6bec
 def save_figure(fig:Figure, path, dpi:int=100) -> Path:
     "Save `fig` as PNG to `path` atomically; returns the path."
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi)
@@ -75,6 +78,7 @@ def interpolate(model, a, b, steps:int=10) -> torch.Tensor:
     t = torch.linspace(0, 1, steps, device=dev)[:, None]
     return torch.sigmoid(model.decode((1 - t) * mu[0] + t * mu[1])).cpu()
 
+# %% ../nbs/05_sample.ipynb #8e540197
 def interpolation_figure(model, images, pairs=((0, 1), (2, 3), (4, 5)), steps:int=10, title:str='') -> Figure:
     "One row per pair of test images: the latent walk from the first to the second."
     rows = torch.cat([interpolate(model, images[i], images[j], steps) for i, j in pairs])
@@ -89,6 +93,7 @@ def encode_means(model, images, batch_size:int=1000) -> torch.Tensor:
     dev = next(model.parameters()).device
     return torch.cat([model.encode(xb.to(dev))[0].cpu() for xb in torch.as_tensor(images).split(batch_size)])
 
+# %% ../nbs/05_sample.ipynb #83ebc309
 def pca_2d(z:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "`(coords, explained)`: `z` projected on its top two principal components, and their share of the variance."
     if z.shape[1] <= 2: return z, torch.ones(z.shape[1])
@@ -96,6 +101,7 @@ def pca_2d(z:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     _, s, vh = torch.linalg.svd(zc, full_matrices=False)
     return zc @ vh[:2].T, (s[:2]**2) / (s**2).sum()
 
+# %% ../nbs/05_sample.ipynb #f3a9f29a
 def latent_scatter_figure(model, images, labels, classes=None, title:str='') -> Figure:
     "Scatter of the test set's μ (PCA to 2-D when latent > 2), coloured by label."
     z = encode_means(model, images)

@@ -27,10 +27,12 @@ __all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm'
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
 
+# %% ../nbs/04_train.ipynb #30e193d9
 class TrainingInterrupted(KeyboardInterrupt):
     "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
     def __init__(self, msg, signum=signal.SIGINT): super().__init__(msg); self.signum = int(signum)
 
+# %% ../nbs/04_train.ipynb #831e93fd
 class _StopOnSignal:
     "Turn SIGINT/SIGTERM into a flag while active (main thread only); with several processes, `agreed` is what all ranks saw."
     def __init__(self): self.signal, self.old, self.agreed = None, {}, None
@@ -52,6 +54,7 @@ def make_optimizer(model, lr:float, eps:float=1e-8) -> torch.optim.Adam:
     try: return torch.optim.Adam(model.parameters(), lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(model.parameters(), lr=lr, eps=eps)
 
+# %% ../nbs/04_train.ipynb #c212dcdf
 def grad_norm(model) -> torch.Tensor:
     "Global L2 norm of all gradients, as a tensor (no synchronisation)."
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -95,6 +98,7 @@ def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]
     xs = [load_mnist(split, cfg.dataset, cfg.data, download=False)[0] for split in ('train', 'test')]
     return tuple(x[:cfg.limit] if cfg.limit else x for x in xs)
 
+# %% ../nbs/04_train.ipynb #29efa77d
 def resume_run(run:Run, log=print):
     "Restore `run` from its checkpoint; `ValueError` naming every setting that differs from the checkpoint's."
     tensors, meta = read_checkpoint(run.ckpt)
@@ -105,6 +109,7 @@ def resume_run(run:Run, log=print):
     if run.epoch >= run.cfg.epochs: log(f"{run.ckpt} has already finished {run.epoch} epochs (asked for {run.cfg.epochs}); nothing to do")
     else: log(f"Resuming {run.out} from its checkpoint: epoch {run.epoch + 1}, step {run.step} ({run.epoch} epochs done)")
 
+# %% ../nbs/04_train.ipynb #57a90715
 def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
     "A ready `Run` on `device`: run directory decided, data loaded, model built (and restored with `resume`), directory locked; `config.json` written last."
     check_batch_size(cfg.batch_size)
@@ -160,6 +165,7 @@ def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     loss.backward()
     with torch.no_grad(): return loss.detach(), batch_sums(parts, loss, n=len(x))
 
+# %% ../nbs/04_train.ipynb #121f94b7
 def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|None:
     "One Adam step on the batch `xb`: its summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
     loss, sums = loss_and_grads(run, xb)
@@ -204,6 +210,7 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
     if sums[3] == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
     return dict(sums=sums, skipped=skipped)
 
+# %% ../nbs/04_train.ipynb #a05df26b
 def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     "Test ELBO, history entry, log line, checkpoint: everything that happens once an epoch's steps are done."
     cfg, n, train = run.cfg, int(res['sums'][3]), means(res['sums'])

@@ -5,7 +5,8 @@
 2. Turn nbdev's Quarto front matter (title, description) back into a heading, and give the home page a table of
    contents grouped as the Quarto sidebar (`nbs/sidebar.yml`) groups it: one toctree per section, captioned.
 3. Sphinx + MyST-NB (theme Furo, MathJax served locally) render `_proc/` into `_docs/`: navigation, search, math and
-   the notebooks' stored images. Nothing is fetched from the web.
+   the notebooks' stored images. Nothing is fetched from the web. Each module of the package gets a page under `src/`
+   (the targets of nbdev's [source] links), in the same theme.
 4. The latent explorer page (05b_explorer) gets its data, `_static/explorer_data.js`, from the shipped 2-D model
    (tools/explorer_data.py; its SHA-256 is checked against weights/SHA256SUMS first) and the MNIST test set.
 
@@ -63,15 +64,34 @@ def local_links(text: str, pages: dict) -> str:
     return re.sub(r'\[([^\]]*)\]\(([^)\s]+)\)(\{[^}]*\})?', link, text)
 
 
-def source_pages(out: Path):
-    "One highlighted page per module of the package, with an anchor per line (`#L-26`), under `out/src/`."
+def source_pages(proc: Path) -> list[str]:
+    """One page per module of the package, `src/<module>.md` in the Sphinx source folder, so that it gets the site's
+    theme, navigation and search box: the module highlighted with an anchor per line (`src/train.html#L-26`, where
+    the chapters' [source] links point; see `local_links`) and a link back to the chapter that writes it, plus an
+    index page, `src/index.md`. The listing is Pygments' HTML (Sphinx's own code blocks have no line anchors) with
+    Sphinx's classes, so the theme colours it as it colours every other code block. Returns the documents' names."""
+    import html
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import PythonLexer
-    (out/'src').mkdir(parents=True, exist_ok=True)
+    (proc/'src').mkdir(parents=True, exist_ok=True)
+    fmt = HtmlFormatter(linenos='inline', lineanchors='L', anchorlinenos=True, cssclass='highlight')
+    rows, names = [], []
     for py in sorted((ROOT/settings()['lib_path']).glob('*.py')):
-        fmt = HtmlFormatter(full=True, linenos='table', lineanchors='L', anchorlinenos=True, title=f"scratch_vae/{py.name}")
-        (out/'src'/f'{py.stem}.html').write_text(highlight(py.read_text(), PythonLexer(), fmt))
+        text = py.read_text()
+        nb = re.search(r'File to edit: \.\./nbs/(\w+)\.ipynb', text)
+        back = f"written by `nbdev_export` from the chapter <a class=\"reference internal\" href=\"../{nb.group(1)}.html\">{nb.group(1)}</a>" if nb else "written by nbdev"
+        listing = highlight(text, PythonLexer(), fmt)
+        (proc/'src'/f'{py.stem}.md').write_text(
+            f"# {py.name}\n\n`scratch_vae/{py.name}`, {back}; every line has an anchor (`#L-1`, `#L-2`, ...).\n\n"
+            f"```{{raw}} html\n<div class=\"source-listing highlight-python notranslate\">{listing}</div>\n```\n")
+        names.append(f'src/{py.stem}')
+        rows.append(f"| [{py.name}]({py.stem}.md) | {html.escape(nb.group(1)) if nb else ''} |")
+    (proc/'src'/'index.md').write_text(
+        "# Source code\n\nThe package's modules as `nbdev_export` writes them from the notebooks; the chapters' "
+        "[source] links point here.\n\n| module | chapter |\n|---|---|\n" + '\n'.join(rows) +
+        "\n\n```{toctree}\n:hidden:\n\n" + '\n'.join(n.removeprefix('src/') for n in names) + "\n```\n")
+    return names
 
 
 def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pages: dict | None = None):
@@ -123,6 +143,25 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
     path.write_text(json.dumps(nb, indent=1))
 
 
+def hanging_lines(page: str) -> str:
+    """Each line of the page's code blocks as its own block (`<span class="cl">`), so that a line too long for the
+    column wraps with a hanging indent (book.css), under its own start, instead of at the column's left edge where
+    it would read as a new line of code. Pygments closes its spans at every line end, so each line is whole HTML;
+    the newline stays in the text, so copying a block gives the code back as it was."""
+    import html
+    def lines(m):
+        body = m.group(2)
+        out = []
+        for line in body.split('\n')[:-1] if body.endswith('\n') else body.split('\n'):
+            number = re.search(r'<span class="linenos">([^<]*)</span>', line)      # src/ listings: ` 26` in front
+            text = html.unescape(re.sub(r'<[^>]*>', '', line[number.end():] if number else line))
+            indent = f"{len(text) - len(text.lstrip(' '))}ch"
+            if number: indent = f"calc({len(number.group(1)) + 2 + len(text) - len(text.lstrip(' '))}ch + 10px)"   # + its box
+            out.append(f'<span class="cl" style="--indent:{indent}">{line}\n</span>')
+        return m.group(1) + ''.join(out) + '</pre>'
+    return re.sub(r'(<div class="highlight"><pre>)(.*?)</pre>', lines, page, flags=re.S)
+
+
 def build(out: Path, proc: Path = ROOT/'_proc') -> float:
     t0 = time.time()
     from explorer_data import ExplorerError, explorer_script
@@ -149,6 +188,8 @@ def build(out: Path, proc: Path = ROOT/'_proc') -> float:
     if listed != set(order) | {'index'}:     # tests/test_docs.py fails on this; the build goes on, so the site can be looked at
         print(f"warning: nbs/sidebar.yml lists {sorted(listed - set(order) - {'index'})} (no such notebook) and misses "
               f"{sorted(set(order) - listed)}", file=sys.stderr)
+    source_pages(proc)                                        # src/<module>.md: the [source] links' targets
+    toc.append(('Source', ['src/index']))
     for p in proc.glob('*.ipynb'): fix_notebook(p, toc=toc if p.stem == 'index' else None, pages=nbdev_names)
     # MyST-NB writes a `jupyter_execute/` folder beside the output folder: build inside _proc, then move the site.
     html = proc/'_build'/'html'
@@ -157,7 +198,8 @@ def build(out: Path, proc: Path = ROOT/'_proc') -> float:
     (html/'_static'/'explorer_data.js').write_text(explorer)     # the data the explorer page's script reads
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
-    source_pages(out)
+    for page in [*out.glob('*.html'), *out.glob('src/*.html')]:       # long code lines wrap under their own start
+        page.write_text(hanging_lines(page.read_text()))
     (out/'.nojekyll').touch()
     return time.time() - t0
 

@@ -22,6 +22,7 @@ suppress_warnings = ['myst.header', 'misc.highlighting_failure', 'mystnb.unknown
 
 html_theme = 'furo'
 html_title = f"{project} {version}"
-html_static_path = ['_static']           # explorer.js and .css of the latent explorer page (05b_explorer)
+html_static_path = ['_static']           # the site's book.css; explorer.js and .css of the latent explorer page (05b_explorer)
 html_favicon = 'favicon.svg'            # relative to this folder; without one the browser asks for /favicon.ico
 html_show_sourcelink = False
+html_css_files = ['book.css']           # _static/book.css: display maths and code never wider than the column

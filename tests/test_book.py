@@ -1,0 +1,113 @@
+"""The site as a book (issue 23), in a real browser: headless Chromium driven by Playwright over a loopback server,
+as in tests/test_browser.py. The card's chapters sit in the sidebar in order; the code a chapter derives is on its
+page; no API entry appears twice; no display equation is wider than the column; `04_train` opens with a loop short
+enough to hold in one's head, before `fit`. And the module listings under `src/` are pages of the site."""
+import collections, re
+import pytest
+from conftest import ARTIFACTS
+from test_browser import browser, server, PAGES      # noqa: F401  (fixtures: Chromium, and the built site over loopback)
+
+CARD = ['00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample']       # the design card's chapters, in order
+KL_BODY = '0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)'                 # 03_elbo's kl_divergence returns it
+
+
+def visit(browser, server, page, width=1280, height=900):
+    "A page of the site loaded at `width`, its maths typeset (MathJax) where it has any."
+    pg = browser.new_page(viewport={'width': width, 'height': height})
+    resp = pg.goto(f'{server}/{page}.html', wait_until='load')
+    assert resp.status == 200, (page, resp.status)
+    pg.wait_for_load_state('networkidle')
+    if pg.locator('div.math, span.math').count():
+        pg.wait_for_selector('mjx-container', timeout=20000)
+        pg.wait_for_function("() => !document.querySelector('div.math:not(:has(mjx-container))')", timeout=20000)
+    return pg
+
+
+def test_card_chapters_sit_in_the_sidebar_in_order(browser, server):
+    pg = visit(browser, server, 'index')
+    hrefs = pg.eval_on_selector_all('.sidebar-tree a.reference', 'els => els.map(e => e.getAttribute("href"))')
+    stems = [h.split('#')[0].removesuffix('.html') for h in hrefs]
+    assert [s for s in stems if s in CARD] == CARD, stems
+    pg.close()
+    for page in CARD: visit(browser, server, page).close()          # and each one is there
+
+
+def test_the_kl_function_is_on_the_elbo_page(browser, server):
+    "The one-liner `03_elbo` derives is shown on the chapter's page, not only in the listing under src/."
+    pg = visit(browser, server, '03_elbo')
+    code = pg.eval_on_selector_all('article[role=main] pre', 'els => els.map(e => e.textContent)')
+    assert any(KL_BODY in c for c in code), "03_elbo.html does not show kl_divergence's body"
+    pg.close()
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_no_api_entry_twice_and_nothing_wider_than_the_column(browser, server, page):
+    """show_doc's entries (rendered as rubrics in the cells' outputs) are unique on each page; at 1280 px every display
+    equation fits the main column (its own width, not what a scrolling box would show of it), and no code block is
+    cut off at the column's edge."""
+    pg = visit(browser, server, page)
+    found = pg.evaluate("""() => {
+        const main = document.querySelector('article[role=main]'), cs = getComputedStyle(main);
+        const width = main.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+        const entries = [...main.querySelectorAll('.cell_output p.rubric')].map(e => e.textContent.trim());
+        const wide = [...main.querySelectorAll('mjx-container[display="true"] > mjx-math')]
+            .map(m => [Math.round(m.getBoundingClientRect().width), m.parentElement.textContent.slice(0, 60)])
+            .filter(([w]) => w > width);
+        const clipped = [...main.querySelectorAll('pre')].filter(p => !p.closest('.source-listing'))
+            .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60));
+        return {width, entries, wide, clipped};
+    }""")
+    twice = sorted(e for e, n in collections.Counter(found['entries']).items() if n > 1)
+    assert not twice, f"{page}: API entries shown more than once: {twice}"
+    assert not found['wide'], f"{page}: display equations wider than the {found['width']:.0f} px column: {found['wide']}"
+    assert not found['clipped'], f"{page}: code blocks cut off at the column's edge: {found['clipped']}"
+    pg.close()
+
+
+def test_train_opens_with_a_short_loop_before_fit(browser, server):
+    "A loop of about 15 lines, with `backward` and an optimizer `.step(`, comes on the page before `fit` is named."
+    pg = visit(browser, server, '04_train')
+    res = pg.evaluate("""() => {
+        const main = document.querySelector('article[role=main]');
+        const loop = [...main.querySelectorAll('.cell_input pre')]
+            .find(p => p.textContent.includes('backward(') && p.textContent.includes('.step('));
+        const fit = [...main.querySelectorAll('code, p.rubric, [id="fit"]')]
+            .find(e => e.id === 'fit' || e.textContent.trim() === 'fit');
+        if (!loop || !fit) return {loop: !!loop, fit: !!fit};
+        return {loop: true, fit: true, lines: loop.textContent.trim().split('\\n').length,
+                before: !!(loop.compareDocumentPosition(fit) & Node.DOCUMENT_POSITION_FOLLOWING)};
+    }""")
+    assert res['loop'] and res['fit'], res
+    assert res['before'], "04_train names fit before it shows the short loop"
+    assert res['lines'] <= 20, f"the first loop on 04_train is {res['lines']} lines long"
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS/'book-04_train.png'), full_page=True)
+    pg.close()
+
+
+def test_code_is_not_cut_off_on_a_phone(browser, server):
+    "At 420 px too, no code block of the VAE chapters is wider than its box: long lines wrap, under their own start."
+    clipped = {}
+    for page in CARD + ['03c_backprop']:
+        pg = visit(browser, server, page, 420)
+        n = pg.eval_on_selector_all('article[role=main] pre', 'els => els.filter(p => p.scrollWidth > p.clientWidth + 1).length')
+        if n: clipped[page] = n
+        pg.close()
+    assert not clipped, f"code blocks cut off at 420 px: {clipped}"
+
+
+def test_no_internal_tensor_reprs(site):
+    "Outputs show numbers, not autograd's internals (`grad_fn=<...>`)."
+    bad = [f.name for f in sorted(site.glob('*.html')) if 'grad_fn=' in f.read_text()]
+    assert not bad, f"pages showing grad_fn=: {bad}"
+
+
+def test_source_pages_are_pages_of_the_site(site):
+    "src/<module>.html: the site's theme and navigation, an anchor per line, and a link back to its chapter."
+    train = (site/'src'/'train.html').read_text()
+    assert 'sidebar-tree' in train and 'furo' in train and '04_train.html' in train
+    n = train.count('id="L-')
+    assert n > 100 and 'id="L-1"' in train, n
+    index = (site/'src'/'index.html').read_text()
+    assert all(f'{m}.html' in index for m in ('train', 'elbo', 'model', 'backprop', 'sample')), "src/index.html lists the modules"
+    assert 'src/index.html' in (site/'index.html').read_text(), "the navigation reaches the source listings"
