@@ -4,7 +4,6 @@ page; no API entry appears twice; no display equation is wider than the column; 
 enough to hold in one's head, before `fit`. And the module listings under `src/` are pages of the site."""
 import collections, re
 import pytest
-from conftest import ARTIFACTS
 from test_browser import browser, server, PAGES      # noqa: F401  (fixtures: Chromium, and the built site over loopback)
 
 CARD = ['00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample']       # the design card's chapters, in order
@@ -64,7 +63,7 @@ def test_no_api_entry_twice_and_nothing_wider_than_the_column(browser, server, p
     pg.close()
 
 
-def test_train_opens_with_a_short_loop_before_fit(browser, server):
+def test_train_opens_with_a_short_loop_before_fit(browser, server, artifacts):
     "A loop of about 15 lines, with `backward` and an optimizer `.step(`, comes on the page before `fit` is named."
     pg = visit(browser, server, '04_train')
     res = pg.evaluate("""() => {
@@ -80,8 +79,7 @@ def test_train_opens_with_a_short_loop_before_fit(browser, server):
     assert res['loop'] and res['fit'], res
     assert res['before'], "04_train names fit before it shows the short loop"
     assert res['lines'] <= 20, f"the first loop on 04_train is {res['lines']} lines long"
-    ARTIFACTS.mkdir(exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS/'book-04_train.png'), full_page=True)
+    pg.screenshot(path=str(artifacts/'book-04_train.png'), full_page=True)
     pg.close()
 
 
