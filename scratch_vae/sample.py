@@ -146,9 +146,10 @@ def save_pictures(model, out, dataset:str='mnist', data=None, seed:int=0) -> lis
     "Write reconstructions, samples, interpolation, latent scatter (and manifold if latent = 2) PNGs under `out`."
     out = Path(out)
     x, y = load_mnist('test', dataset, data)
-    figs = {'reconstructions.png': reconstruction_figure(model, x, title=f'{dataset} test images (rows 1, 3) and reconstructions (rows 2, 4)'),
-            'samples.png': sample_figure(model, seed=seed, title=f'{dataset}: 64 samples, z ~ N(0, I), seed {seed}'),
-            'interpolation.png': interpolation_figure(model, x),
-            'latent_scatter.png': latent_scatter_figure(model, x, y, DATASETS[dataset]['classes'])}
-    if model.latent_dim == 2: figs['manifold.png'] = manifold_figure(model)
+    name = f"{out.name}, {'-'.join(map(str, [model.input_dim, *model.hidden_dims, model.latent_dim]))} {model.activation}"   # the model shown
+    figs = {'reconstructions.png': reconstruction_figure(model, x, title=f'{name}: {dataset} test images (rows 1, 3) and reconstructions (rows 2, 4)'),
+            'samples.png': sample_figure(model, seed=seed, title=f'{name}: 64 samples, z ~ N(0, I), seed {seed}'),
+            'interpolation.png': interpolation_figure(model, x, title=f'{name}: interpolations between test images'),
+            'latent_scatter.png': latent_scatter_figure(model, x, y, DATASETS[dataset]['classes'], title=f'{name}: test posterior means')}
+    if model.latent_dim == 2: figs['manifold.png'] = manifold_figure(model, title=f'{name}: the decoder over the latent plane')
     return [save_figure(f, out/name) for name, f in figs.items()]
