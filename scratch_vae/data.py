@@ -163,7 +163,13 @@ def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, 
                             '\n' + _missing_message(dataset, dest.parent if root is None else root, dest, splits))
 
 # %% ../nbs/00b_data.ipynb #f1c25e63
-def load_mnist(split:str='train', dataset:str='mnist', root=None, download:bool=True, mirrors=None, log=print):
+def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
+               dataset:str='mnist', # 'mnist' or 'fashion-mnist' (same format and sizes)
+               root=None, # folder holding `<dataset>/`; if given, the only place looked in
+               download:bool=True, # fetch missing files (checksum-verified) from the dataset's mirrors
+               mirrors=None, # URLs to try instead of the registry's
+               log=print, # where download messages go (`None`: nowhere)
+              ):
     "`(images, labels)` of `split` of `dataset`: uint8 `[N, 28, 28]` and int64 `[N]` tensors."
     found = find_split(dataset, split, root)
     if found is None:

@@ -54,7 +54,13 @@ def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', gene
     kl = kl_divergence(mu, logvar)
     return ELBO(log_lik - beta * kl, log_lik, kl)
 
-def elbo_loss(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None, eps=None):
+def elbo_loss(model, # a `VAE`
+              x:torch.Tensor, # images, uint8 or floats in [0, 1]
+              beta:float=1.0, # weight of the KL term (β-VAE)
+              likelihood:str='bernoulli', # a key of `LIKELIHOODS`
+              generator=None, # draws the reparameterization noise
+              eps=None, # the noise itself, instead of drawing it
+             ):
     "`(loss, parts)`: the batch mean of −ELBO in nats per image (a positive loss), and the per-example `ELBO` parts."
     parts = elbo(model, x, beta, likelihood, generator, eps)
     return -parts.elbo.mean(), parts

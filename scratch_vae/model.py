@@ -26,8 +26,10 @@ LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 class VAE(nn.Module):
     "Fully-connected VAE: `encode` → (μ, log σ²), `reparameterize` → z, `decode` → logits."
-    def __init__(self, input_dim:int=784, hidden_dims:int|tuple[int, ...]=256, latent_dim:int=8,
-                 activation:str='sigmoid'):
+    def __init__(self, input_dim:int=784, # pixels per image
+                 hidden_dims:int|tuple[int, ...]=256, # the encoder's hidden sizes (the decoder mirrors them)
+                 latent_dim:int=8, # the size of z
+                 activation:str='sigmoid'): # the hidden activation, a key of `ACTIVATIONS`
         super().__init__()
         hidden = [hidden_dims] if isinstance(hidden_dims, int) else list(hidden_dims)
         if activation not in ACTIVATIONS: raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")

@@ -228,7 +228,13 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
-def fit(cfg:TrainConfig, resume:bool=False, overwrite:bool=False, quiet:bool=False, log=print, finish=None) -> dict:
+def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
+        resume:bool=False, # continue the checkpoint in `cfg.out` (its settings must match, but for epochs, out, data, device)
+        overwrite:bool=False, # replace a run already in `cfg.out` (without it, or `resume`, that is refused)
+        quiet:bool=False, # no progress display
+        log=print, # where the log lines go
+        finish=None, # `finish(model, interrupted)`, run while the directory is still locked (the CLI draws its pictures)
+       ) -> dict:
     "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`. `finish(model, interrupted)`, if given, runs on rank 0 while the run directory is still locked."
     device = init_distributed(pick_device(cfg.device))   # under torchrun: join the group, so that only rank 0 logs
     if not is_main(): log, quiet = (lambda s: None), True
