@@ -6,6 +6,7 @@ For each run directory (one seed of `scratch_vae_train ... --lr-schedule iwae`, 
   * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images.
 The test set is binarized once, with seed 0 (`fixed_batches`), the same images for every seed and every stage.
 Prints a table, writes JSON and a picture of the curves.  Usage: python bench/burda.py RUN_DIR [RUN_DIR ...]
+(or, to evaluate the seeds in parallel: one process per RUN_DIR with its own --json, then --combine A.json B.json ...)
 """
 import argparse, json, statistics, time
 from pathlib import Path
@@ -18,13 +19,18 @@ PAPER = {'VAE (k = 1)': 86.76, 'IWAE (k = 5)': 85.54, 'IWAE (k = 50)': 84.78}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('runs', nargs='+', help='run directories, one per seed')
+    ap.add_argument('runs', nargs='*', help='run directories, one per seed')
+    ap.add_argument('--combine', nargs='+', default=None, help="JSON files of earlier runs of this script: merge them (no evaluation)")
     ap.add_argument('--k', type=int, default=5000, help='importance samples for the final NLL')
     ap.add_argument('--images', type=int, default=10000, help='test images for the final NLL (10,000: the whole test set)')
     ap.add_argument('--curve-k', type=int, default=500); ap.add_argument('--curve-images', type=int, default=2000)
     ap.add_argument('--data', default=None); ap.add_argument('--json', default='bench/burda.json')
     ap.add_argument('--png', default='bench/burda-nll.png')
     a = ap.parse_args()
+    if a.combine:
+        parts = [json.loads(Path(p).read_text()) for p in a.combine]
+        res = parts[0] | dict(runs={k: v for p in parts for k, v in p['runs'].items()})
+        return report(res, a)
     x, _ = load_mnist('test', 'mnist', a.data)
     res = dict(paper=PAPER, k=a.k, images=a.images, curve=dict(k=a.curve_k, images=a.curve_images), binarized='once, seed 0', runs={})
     for d in map(Path, a.runs):
@@ -43,6 +49,11 @@ def main():
         r = res['runs'][str(d)]
         print(f"seed {seed}: {r['epochs']} epochs, NLL (k={a.k}, {a.images} images) {r['nll']:.2f} ± {r['nll_sem']:.2f}, "
               f"-ELBO {-r['elbo']:.2f}, {r['train_seconds'] / 3600:.2f} h of steps; curve {r['curve']}", flush=True)
+    report(res, a)
+
+
+def report(res, a):
+    "Mean ± sd over the seeds, the JSON, and the picture of the curves."
     nlls = [r['nll'] for r in res['runs'].values()]
     if len(nlls) > 1: res['mean'], res['sd'] = statistics.mean(nlls), statistics.stdev(nlls)
     if 'mean' in res: print(f"mean ± sd over {len(nlls)} seeds: {res['mean']:.2f} ± {res['sd']:.2f} (paper's VAE: 86.76)")
@@ -52,7 +63,7 @@ def main():
     for r in res['runs'].values():
         if r['curve']: ax.plot([int(e) for e in r['curve']], list(r['curve'].values()), 'o-', label=f"seed {r['seed']}")
     ax.axhline(86.76, ls='--', c='k', lw=1, label='Burda et al. 2016, VAE (3,280 epochs)')
-    ax.set(xscale='log', xlabel='epoch (stage ends of the schedule)', ylabel=f'test NLL, k={a.curve_k}, {a.curve_images} images (nats)',
+    ax.set(xscale='log', xlabel='epoch (stage ends of the schedule)', ylabel=f"test NLL, k={res['curve']['k']}, {res['curve']['images']} images (nats)",
            title="Burda et al.'s VAE recipe, binarized MNIST")
     ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(a.png, dpi=100)
     print(f"wrote {a.json} and {a.png}")
