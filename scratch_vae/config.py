@@ -25,7 +25,7 @@ def setting(default, help:str, **kw):
 # %% ../nbs/03b_config.ipynb #9898cf7a
 @dataclass
 class TrainConfig:
-    "Everything that determines a training run; each field is a `scratch_vae_train` flag. Defaults are the seed's."
+    "Everything that determines a training run; each field is a `scratch_vae_train` flag; the defaults train the default model."
     dataset: str = setting('mnist', "mnist or fashion-mnist")
     data: str|None = setting(None, DATA_HELP)
     out: str|None = setting(None, "run directory (default: runs/<dataset>)")
@@ -37,7 +37,7 @@ class TrainConfig:
     latent_dim: int = setting(8, "size of z")
     activation: str = setting('sigmoid', "hidden activation: sigmoid, relu, tanh, silu, gelu, softplus, elu")
     beta: float = setting(1.0, "weight of the KL term")
-    binarize: str = setting('none', "none (grey pixels, the seed's), static or dynamic")
+    binarize: str = setting('none', "none (grey pixels, the default), static or dynamic")
     likelihood: str = setting('bernoulli', "bernoulli or continuous-bernoulli")
     k: int = setting(1, "importance samples of the training bound (1: ELBO, >1: IWAE)")
     seed: int = setting(0, "random seed (init, batch order, noise)")
