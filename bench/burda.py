@@ -65,6 +65,8 @@ def report(res, a):
     ax.axhline(86.76, ls='--', c='k', lw=1, label='Burda et al. 2016, VAE (3,280 epochs)')
     ax.set(xscale='log', xlabel='epoch (stage ends of the schedule)', ylabel=f"test NLL, k={res['curve']['k']}, {res['curve']['images']} images (nats)",
            title="Burda et al.'s VAE recipe, binarized MNIST")
+    ends = sorted({int(e) for r in res['runs'].values() for e in r['curve']})
+    ax.set_xticks(ends, [str(e) for e in ends]); ax.minorticks_off()
     ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(a.png, dpi=100)
     print(f"wrote {a.json} and {a.png}")
 
