@@ -18,11 +18,11 @@ __all__ = ['SUMS', 'batch_sums', 'means', 'elbo_sums', 'mean_elbo', 'evaluate']
 SUMS = ('recon', 'kl', 'loss', 'n')     # Σ −log p(x|z), Σ KL, Σ loss, images: the slots of every running sum
 
 def batch_sums(parts:ELBO|None, loss:torch.Tensor|None=None, beta:float=1.0, n:int|None=None) -> torch.Tensor:
-    "One batch's `SUMS` (float64) from its per-image `ELBO` `parts` (`None` for a bound with no recon/KL split, e.g. IWAE); `loss`, its mean loss, if not recon + β·KL."
-    if parts is None: r = k = torch.zeros((), dtype=torch.float64, device=loss.device)
-    else: r, k, n = (-parts.log_lik.sum()).double(), parts.kl.sum().double(), len(parts.kl)
+    "One batch's `SUMS` (float64) from its per-image `ELBO` `parts` (`None` for a bound with no recon/KL split, e.g. IWAE); `loss`, its mean loss, if not recon + β·KL. Leading dimensions (replicas) give one row each."
+    if parts is None: r = k = torch.zeros(loss.shape, dtype=torch.float64, device=loss.device)
+    else: r, k, n = (-parts.log_lik.sum(-1)).double(), parts.kl.sum(-1).double(), parts.kl.shape[-1]
     total = r + beta * k if loss is None else (loss * n).double()
-    return torch.stack([r, k, total, torch.tensor(float(n), dtype=torch.float64, device=r.device)])
+    return torch.stack([r, k, total, torch.full_like(r, float(n))], -1)
 
 def means(sums:torch.Tensor) -> dict:
     "`recon`, `kl` and `loss` per image from a `SUMS` tensor."

@@ -5,17 +5,17 @@
 # %% ../nbs/04a_replicas.ipynb #858e5356
 from __future__ import annotations
 import time
-from dataclasses import replace, asdict
+from dataclasses import replace
 from pathlib import Path
 import torch
 from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
-from .elbo import kl_divergence, bernoulli_log_likelihood
+from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 from .backprop import nll_grad, kl_grads, _ACTIVATION, _DERIVATIVE, _layers
 from .config import TrainConfig, pick_device, lr_at
-from .checkpoint import save_checkpoint, save_model
-from .evaluate import SUMS
+from .evaluate import SUMS, batch_sums
 from .distributed import launched
-from .train import Run, start_run, end_epoch, make_optimizer, _StopOnSignal, NonFiniteLoss, TrainingInterrupted
+from .train import (Run, start_run, end_epoch, checkpoint_run, save_final, make_optimizer, grad_norm, _StopOnSignal,
+                               NonFiniteLoss, TrainingInterrupted)
 
 # %% auto #0
 __all__ = ['stacked', 'replica_forward', 'replica_backward', 'unstack', 'stack_state', 'replica_epoch', 'replica_configs',
@@ -96,7 +96,7 @@ def stack_state(runs:list[Run], opt:torch.optim.Optimizer):
 # %% ../nbs/04a_replicas.ipynb #69828d81
 def replica_epoch(runs:list[Run], params:list, opt, epoch:int, stop, log=print):
     "One epoch of every replica in lockstep: stacked steps, then each replica's own `end_epoch`."
-    cfg, R, t0, n = runs[0].cfg, len(runs), time.perf_counter(), len(runs[0].batches)
+    cfg, t0, n = runs[0].cfg, time.perf_counter(), len(runs[0].batches)
     first = runs[0].step if epoch == runs[0].epoch else 0
     sums = torch.tensor([r.partial.get('sums', [0.0] * len(SUMS)) for r in runs], dtype=torch.float64)
     for g in opt.param_groups: g['lr'] = lr_at(cfg, epoch)
@@ -107,11 +107,10 @@ def replica_epoch(runs:list[Run], params:list, opt, epoch:int, stop, log=print):
         eps = torch.stack([noise((xb.shape[1], runs[0].model.latent_dim), xb, r.gen) for r in runs])
         loss, grads, log_lik, kl = replica_backward(runs[0].model, params, xb, cfg.beta, eps)
         for p, g in zip(params, grads): p.grad = g
-        if not torch.isfinite(loss.sum() + torch.stack([g.norm() for g in grads]).sum()):
+        if not torch.isfinite(loss.sum() + grad_norm(torch.nn.ParameterList(params))):
             raise NonFiniteLoss(f"non-finite value at epoch {epoch + 1}, step {step + 1}/{n}; every seed's last checkpoint is untouched")
         opt.step()
-        sums += torch.stack([(-log_lik.sum(-1)).double(), kl.sum(-1).double(), (loss * xb.shape[1]).double(),
-                             torch.full((R,), float(xb.shape[1]), dtype=torch.float64)], 1)
+        sums += batch_sums(ELBO(None, log_lik, kl), loss)                 # one row of SUMS per replica
         if stop.stop: _interrupt(runs, params, opt, epoch, step, n, sums, stop)
     unstack(runs, params, opt)
     for r, run in enumerate(runs):
@@ -122,7 +121,7 @@ def _tagged(log, seed): return lambda s: log(f"[seed {seed}] {s}")
 def _interrupt(runs, params, opt, epoch, step, n, sums, stop):
     unstack(runs, params, opt)
     for r, run in enumerate(runs):
-        save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1, dict(sums=sums[r].tolist(), skipped=0))
+        checkpoint_run(run, epoch, step + 1, dict(sums=sums[r].tolist(), skipped=0))
     raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{n}): resumable checkpoints "
                               "written for every seed; continue with --resume", stop.signal)
 
@@ -146,8 +145,7 @@ def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:
         stack_state(runs, opt)
         with _StopOnSignal() as stop:
             for epoch in range(runs[0].epoch, cfg.epochs): replica_epoch(runs, params, opt, epoch, stop, log)
-        for r in runs: save_model(r.model, r.out/'model.safetensors', dataset=r.cfg.dataset, binarize=r.cfg.binarize,
-                                  likelihood=r.cfg.likelihood, epochs=len(r.history), final_test=r.history[-1]['test'] if r.history else None)
+        for r in runs: save_final(r)
     finally:
         for r in runs:
             if r.lock: r.lock.release()

@@ -21,8 +21,9 @@ from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoi
                                     read_history, write_history, RUN_FILES)
 
 # %% auto #0
-__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'load_images', 'resume_run',
-           'start_run', 'loss_and_grads', 'train_step', 'train_epoch', 'end_epoch', 'fit']
+__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'checkpoint_run',
+           'save_final', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step', 'train_epoch',
+           'end_epoch', 'fit']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
@@ -89,6 +90,16 @@ class Run:
     def out(self) -> Path: return Path(self.cfg.out)
     @property
     def ckpt(self) -> Path: return checkpoint_path(self.out)
+
+def checkpoint_run(run:Run, epoch:int, step:int=0, partial:dict|None=None):
+    "Write `run`'s resumable checkpoint: `step` batches into `epoch` (0-based)."
+    save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step, partial)
+
+def save_final(run:Run):
+    "Write `run`'s final weights, `model.safetensors`, with what they were trained on and their last test numbers."
+    cfg = run.cfg
+    save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
+               epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
 
 # %% ../nbs/04_train.ipynb #d1e0f4f3
 def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,8 +214,7 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
         if s is None: skipped += 1
         else: sums += s.cpu()
         if stop.stop:
-            if is_main(): save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step + 1,
-                                          dict(sums=sums.tolist(), skipped=skipped))
+            if is_main(): checkpoint_run(run, epoch, step + 1, dict(sums=sums.tolist(), skipped=skipped))
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "
                                       f"resumable checkpoint written to {run.ckpt}; continue with --resume", stop.signal)
     if sums[3] == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
@@ -225,7 +235,7 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
         entry['why_null'] = f"{', '.join(bad)}: not finite (the model diverged), written as null"
     log(log_line(epoch + 1, train, test) + (f" [{res['skipped']} non-finite steps skipped]" if res['skipped'] else ''))
     write_history(run.out/'history.jsonl', run.history)
-    save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(cfg), epoch + 1)
+    checkpoint_run(run, epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
 def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
@@ -253,8 +263,7 @@ def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
             if finish and is_main(): finish(run.model, True)
             raise
         if is_main():
-            save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
-                       epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
+            save_final(run)
             if finish: finish(run.model.eval(), False)
     finally:
         if run.lock: run.lock.release()

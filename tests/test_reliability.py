@@ -18,7 +18,7 @@ QUICK = dict(dataset='fashion-mnist', data=str(FASHION), limit=2000)
 
 def start_training(out, *extra):
     return subprocess.Popen([str(BIN/'scratch_vae_train'), '--dataset', 'fashion-mnist', '--data', str(FASHION), '--out', str(out),
-                             '--quiet', *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                             '--quiet', '--threads', str(torch.get_num_threads()), *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env=os.environ | {'PYTHONUNBUFFERED': '1'})
 
 
