@@ -1,8 +1,8 @@
 """Burda et al.'s table, our rows: the NLL of each seed's run of their VAE recipe, at each stage end and at the end.
 
 For each run directory (one seed of `scratch_vae_train ... --lr-schedule iwae`, or `<out>/seed-<s>` of `--seeds`):
-  * every `stage-EEEE.safetensors` (the model at the end of a stage of the schedule, kept by the run's watcher) is
-    evaluated with k = 500 importance samples on the first 2,000 test images: the NLL-vs-epoch curve;
+  * every `stage-EEEE.safetensors` (the model at the end of a stage of the schedule, which the run keeps:
+    `scratch_vae.train.stage_path`) is evaluated with k = 500 importance samples on the first 2,000 test images: the NLL-vs-epoch curve;
   * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images.
 The test set is binarized once, with seed 0 (`fixed_batches`), the same images for every seed and every stage.
 Prints a table, writes JSON and a picture of the curves.  Usage: python bench/burda.py RUN_DIR [RUN_DIR ...]

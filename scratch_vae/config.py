@@ -10,8 +10,8 @@ from pathlib import Path
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'check_device', 'lr_at',
-           'resume_conflicts', 'config_from', 'resume_config', 'pick_device']
+__all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'IWAE_STAGE_ENDS', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig',
+           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 DATA_HELP = ("folder holding <dataset>/ (if given, the only place looked in; default: $SCRATCH_VAE_DATA, then ./data, "
@@ -111,12 +111,17 @@ def validate(self:TrainConfig):
 # %% ../nbs/03b_config.ipynb #022b0123
 LR_SCHEDULES = ('constant', 'iwae')
 
+IWAE_STAGE_ENDS = tuple(sum(3**i for i in range(j + 1)) for j in range(8))   # 1, 4, 13, ..., 3280: stage i lasts 3^i epochs
+
 def lr_at(cfg:TrainConfig, epoch:int) -> float:
-    "The learning rate of (0-based) `epoch` under `cfg.lr_schedule`."
+    "The learning rate of (0-based) `epoch` under `cfg.lr_schedule`: for 'iwae', 10^(−i/7)·`cfg.lr` in stage i (the last stage's rate after its end)."
     if cfg.lr_schedule == 'constant': return cfg.lr
-    stage, end = 0, 1
-    while epoch >= end and stage < 7: stage += 1; end += 3**stage
+    stage = min(sum(epoch >= end for end in IWAE_STAGE_ENDS), 7)
     return cfg.lr * 10 ** (-stage / 7)
+
+def is_stage_end(cfg:TrainConfig, epochs_done:int) -> bool:
+    "Whether `epochs_done` epochs end a stage of `cfg.lr_schedule` (the run then keeps that model: the NLL-vs-epoch curve)."
+    return cfg.lr_schedule == 'iwae' and epochs_done in IWAE_STAGE_ENDS
 
 # %% ../nbs/03b_config.ipynb #62271e58
 MAY_CHANGE_ON_RESUME = ('epochs', 'out', 'device', 'data')

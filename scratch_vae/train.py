@@ -13,7 +13,7 @@ from .data import load_mnist, missing_files, download_dataset, data_roots, Batch
 from .model import VAE, noise
 from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
-from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at
+from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at, is_stage_end
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
 from .evaluate import mean_elbo, SUMS, batch_sums, means
 from .progress import progress
@@ -22,8 +22,8 @@ from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoi
 
 # %% auto #0
 __all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'checkpoint_run',
-           'save_final', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step', 'train_epoch',
-           'end_epoch', 'fit']
+           'stage_path', 'save_final', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step',
+           'train_epoch', 'end_epoch', 'fit']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
@@ -95,6 +95,10 @@ def checkpoint_run(run:Run, epoch:int, step:int=0, partial:dict|None=None):
     "Write `run`'s resumable checkpoint: `step` batches into `epoch` (0-based)."
     save_checkpoint(run.ckpt, run.model, run.opt, run.gen, asdict(run.cfg), epoch, step, partial)
 
+def stage_path(out, epochs_done:int) -> Path:
+    "Where a run keeps its model at the end of a stage of its learning-rate schedule (`is_stage_end`): `stage-EEEE.safetensors`."
+    return Path(out)/f'stage-{epochs_done:04d}.safetensors'
+
 def save_final(run:Run):
     "Write `run`'s final weights, `model.safetensors`, with what they were trained on and their last test numbers."
     cfg = run.cfg
@@ -148,6 +152,7 @@ def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite
             remove_stale_tmp(out)                                      # our own writers' leftovers, nobody else's
             if not resume:                                             # --overwrite (or a fresh directory): a new record
                 for n in RUN_FILES: (out/n).unlink(missing_ok=True)
+                for p in out.glob('stage-*.safetensors'): p.unlink()
             run.history = read_history(out/'history.jsonl', upto=run.epoch)
             atomic_write_bytes(out/'config.json', json_bytes(asdict(cfg), indent=2))
         except BaseException: run.lock.release(); raise
@@ -222,7 +227,7 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True) -> dict:
 
 # %% ../nbs/04_train.ipynb #a05df26b
 def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
-    "Test ELBO, history entry, log line, checkpoint: everything that happens once an epoch's steps are done."
+    "Test ELBO, history entry, log line, stage-end model, checkpoint: everything that happens once an epoch's steps are done."
     cfg, n, train = run.cfg, int(res['sums'][3]), means(res['sums'])
     if cfg.k > 1: train.update(recon=None, kl=None)    # the IWAE bound has no such split
     run.step, run.partial = 0, {}
@@ -235,6 +240,8 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
         entry['why_null'] = f"{', '.join(bad)}: not finite (the model diverged), written as null"
     log(log_line(epoch + 1, train, test) + (f" [{res['skipped']} non-finite steps skipped]" if res['skipped'] else ''))
     write_history(run.out/'history.jsonl', run.history)
+    if is_stage_end(cfg, epoch + 1):     # kept before the checkpoint moves past it: the NLL-vs-epoch curve's points
+        save_model(run.model, stage_path(run.out, epoch + 1), epoch=epoch + 1)
     checkpoint_run(run, epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
