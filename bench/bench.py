@@ -15,6 +15,8 @@ Measures, in one run, side by side:
      batch-20 recipe (per-epoch work included) against its GEMM floor.
   8. with --replicas (alone): the cost per replica-step of R = 1, 2, 4, 8 seeds stacked in one step (scratch_vae.replicas),
      Burda et al.'s 784-200-200-50 tanh at batch 20, against the single-model step and the GEMM floor.
+  9. with --breakdown (alone): where the time of Burda's batch-20 step goes (GEMM floor, forward/backward, gradient
+     norm, Adam over 14 tensors and over one flat tensor, making the batch, the whole step).
 Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json] [--scale-out]
 """
 import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time  # noqa: F401 (resource: peak RSS)
@@ -129,6 +131,42 @@ def burda_epoch(dataset, data):
     return dict(epoch_s=r['history'][0]['seconds'], floor_s=floor, ratio=r['history'][0]['seconds'] / floor)
 
 
+def step_breakdown(x_train, steps=300):
+    """Where the time of one batch-20 step of Burda's model goes (ms, best of 5): its GEMM floor, the hand-derived forward and
+    backward pass, the gradient norm, Adam as `fit` runs it (fused, over the model's 14 tensors) and over one flat tensor of
+    the same 425k numbers (what a flat parameter buffer would give), making the batch, and the whole `train_step`."""
+    from scratch_vae.backprop import elbo_backward
+    from scratch_vae.train import grad_norm
+    cfg = TrainConfig(**BURDA)
+    torch.manual_seed(0)
+    model = VAE(**cfg.model_config())
+    batches = Batches(x_train, cfg.batch_size, seed=0, binarize=cfg.binarize)
+    xs = [xb for _, xb in zip(range(steps), batches.iter_epoch(0))]
+    run = Run(cfg, model, make_optimizer(model, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0), batches, batches, by_hand=True)
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    flat.grad, flat_opt = torch.randn_like(flat), make_optimizer(torch.nn.ParameterList([flat]), cfg.lr, cfg.adam_eps)
+    def per_step(f):
+        def many():
+            for i in range(steps): f(i)
+        return min(timeit(many, 1, warmup=1) for _ in range(5)) / steps * 1e3
+    def make_batches(i):
+        if i == 0: per_step.it = batches.iter_epoch(1)
+        next(per_step.it)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)                       # as scratch_vae_train runs by default (--threads)
+    try: out = dict(floor=gemm_floor(linear_shapes(model, cfg.batch_size))[0] * 1e3,
+               forward_backward=per_step(lambda i: elbo_backward(model, xs[i], 1.0, run.gen)),
+               grad_norm=per_step(lambda i: grad_norm(model)),
+               adam_14_tensors=per_step(lambda i: run.opt.step()),
+               adam_one_flat_tensor=per_step(lambda i: flat_opt.step()),
+               make_batch=per_step(make_batches),
+               train_step=per_step(lambda i: train_step(run, xs[i], 'bench')))
+    finally: torch.set_num_threads(old)
+    out['step_and_batch_vs_floor'] = (out['train_step'] + out['make_batch']) / out['floor']
+    out['floor_plus_flat_adam_vs_floor'] = (out['floor'] + out['adam_one_flat_tensor']) / out['floor']
+    return out
+
+
 def replica_scaling(Rs=(1, 2, 4, 8), steps=200):
     "ms per step and per replica-step of R stacked replicas (Burda's model, batch 20, Adam included), best of 3."
     from scratch_vae.replicas import replica_backward
@@ -229,6 +267,7 @@ def main():
     ap.add_argument('--scale-out', action='store_true', help='only time 1 process × 2 threads against 2 torchrun processes × 1 thread')
     ap.add_argument('--scale-out-epochs', type=int, default=2, help='epochs of each scale-out run (the best is reported)')
     ap.add_argument('--replicas', action='store_true', help='only the cost per replica-step of R = 1, 2, 4, 8 stacked seeds')
+    ap.add_argument('--breakdown', action='store_true', help="only where the time of Burda's batch-20 step goes")
     ap.add_argument('--busy', action='store_true', help='only the busy-machine figures (threads, a CPU hog) and the batch-20 epoch')
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -249,6 +288,11 @@ def main():
         Path(a.json or ROOT/'bench'/'replicas.json').write_text(json.dumps(res, indent=2))
         return
     x_train, _ = load_mnist('train', a.dataset, a.data)
+    if a.breakdown:
+        res['breakdown'] = b = step_breakdown(x_train)
+        for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}", flush=True)
+        Path(a.json or ROOT/'bench'/'breakdown.json').write_text(json.dumps(res, indent=2))
+        return
     if a.busy:
         res['busy'] = busy_machine(x_train)
         for k, v in res['busy'].items(): print(f"step, {k}: {v:.2f}{'×' if '/' in k else ' ms'}", flush=True)
