@@ -147,20 +147,19 @@ def step_breakdown(x_train, steps=300):
     flat.grad, flat_opt = torch.randn_like(flat), make_optimizer(torch.nn.ParameterList([flat]), cfg.lr, cfg.adam_eps)
     def per_step(f):
         def many():
-            for i in range(steps): f(i)
+            for xb in xs: f(xb)
         return min(timeit(many, 1, warmup=1) for _ in range(5)) / steps * 1e3
-    def make_batches(i):
-        if i == 0: per_step.it = batches.iter_epoch(1)
-        next(per_step.it)
+    def making_batches():
+        for _ in zip(range(steps), batches.iter_epoch(1)): pass
     old = torch.get_num_threads()
     torch.set_num_threads(1)                       # as scratch_vae_train runs by default (--threads)
     try: out = dict(floor=gemm_floor(linear_shapes(model, cfg.batch_size))[0] * 1e3,
-               forward_backward=per_step(lambda i: elbo_backward(model, xs[i], 1.0, run.gen)),
-               grad_norm=per_step(lambda i: grad_norm(model)),
-               adam_14_tensors=per_step(lambda i: run.opt.step()),
-               adam_one_flat_tensor=per_step(lambda i: flat_opt.step()),
-               make_batch=per_step(make_batches),
-               train_step=per_step(lambda i: train_step(run, xs[i], 'bench')))
+               forward_backward=per_step(lambda xb: elbo_backward(model, xb, 1.0, run.gen)),
+               grad_norm=per_step(lambda xb: grad_norm(model)),
+               adam_14_tensors=per_step(lambda xb: run.opt.step()),
+               adam_one_flat_tensor=per_step(lambda xb: flat_opt.step()),
+               make_batch=min(timeit(making_batches, 1, warmup=1) for _ in range(5)) / steps * 1e3,
+               train_step=per_step(lambda xb: train_step(run, xb, 'bench')))
     finally: torch.set_num_threads(old)
     out['step_and_batch_vs_floor'] = (out['train_step'] + out['make_batch']) / out['floor']
     out['floor_plus_flat_adam_vs_floor'] = (out['floor'] + out['adam_one_flat_tensor']) / out['floor']
