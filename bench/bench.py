@@ -289,6 +289,7 @@ def main():
     x_train, _ = load_mnist('train', a.dataset, a.data)
     if a.breakdown:
         res['breakdown'] = b = step_breakdown(x_train)
+        res['machine']['threads'] = 1                                   # what step_breakdown runs on
         for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}", flush=True)
         Path(a.json or ROOT/'bench'/'breakdown.json').write_text(json.dumps(res, indent=2))
         return
