@@ -3,12 +3,13 @@
 For each run directory (one seed of `scratch_vae_train ... --lr-schedule iwae`, or `<out>/seed-<s>` of `--seeds`):
   * every `stage-EEEE.safetensors` (the model at the end of a stage of the schedule, which the run keeps:
     `scratch_vae.train.stage_path`) is evaluated with k = 500 importance samples on the first 2,000 test images: the NLL-vs-epoch curve;
-  * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images.
+  * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images, or, when the
+    run's own evaluation.json (scratch_vae_evaluate) already scored that model so, its numbers (`nll_from` says which).
 The test set is binarized once, with seed 0 (`fixed_batches`), the same images for every seed and every stage.
 Prints a table, writes JSON and a picture of the curves.  Usage: python bench/burda.py RUN_DIR [RUN_DIR ...]
 (or, to evaluate the seeds in parallel: one process per RUN_DIR with its own --json, then --combine A.json B.json ...)
 """
-import argparse, json, statistics, time
+import argparse, hashlib, json, statistics, time
 from pathlib import Path
 from scratch_vae.data import load_mnist
 from scratch_vae.checkpoint import load_model_and_meta, read_history
@@ -41,15 +42,28 @@ def main():
             curve[meta['epoch']] = evaluate(m, x[:a.curve_images], a.curve_k, 'dynamic', seed=0)['nll']
         m, meta = load_model_and_meta(d/'checkpoint.safetensors')
         t = time.perf_counter()
-        ev = evaluate(m, x[:a.images], a.k, 'dynamic', seed=0)
+        ev, source = done_evaluation(d, meta['epoch'], a), 'evaluation.json'
+        if ev is None: ev, source = evaluate(m, x[:a.images], a.k, 'dynamic', seed=0), 'bench/burda.py'
         seed = meta['config']['seed']
-        res['runs'][str(d)] = dict(seed=seed, epochs=meta['epoch'], nll=ev['nll'], nll_sem=ev['nll_sem'], elbo=ev['elbo'],
+        res['runs'][str(d)] = dict(seed=seed, epochs=meta['epoch'], nll=ev['nll'], nll_sem=ev['nll_sem'], elbo=ev['elbo'], nll_from=source,
                                    train_seconds=round(sum(h['seconds'] for h in hist), 1), eval_seconds=round(time.perf_counter() - t, 1),
                                    curve={str(k): v for k, v in sorted(curve.items())})
         r = res['runs'][str(d)]
         print(f"seed {seed}: {r['epochs']} epochs, NLL (k={a.k}, {a.images} images) {r['nll']:.2f} ± {r['nll_sem']:.2f}, "
               f"-ELBO {-r['elbo']:.2f}, {r['train_seconds'] / 3600:.2f} h of steps; curve {r['curve']}", flush=True)
     report(res, a)
+
+
+def done_evaluation(d, epoch, a):
+    """The run's own `scratch_vae_evaluate` result (its evaluation.json), if it scored this run's latest model
+    (model.safetensors, same SHA-256, same epoch as the checkpoint) with the same k on the same number of images: the
+    same function, seed and binarization as here, so no need to spend another k = 5000 pass on it."""
+    f, w = d/'evaluation.json', d/'model.safetensors'
+    if not (f.exists() and w.exists()): return None
+    ev = json.loads(f.read_text())
+    same = (ev.get('k'), ev.get('n_images'), ev.get('binarize'), ev.get('weights', {}).get('sha256')) == \
+           (a.k, a.images, 'dynamic', hashlib.sha256(w.read_bytes()).hexdigest())
+    return ev if same and load_model_and_meta(w)[1].get('epochs') == epoch else None
 
 
 def report(res, a):
