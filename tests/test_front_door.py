@@ -67,7 +67,9 @@ def test_ctrl_c_during_evaluation_names_it_and_creates_nothing(tmp_path):
     "SIGINT mid-NLL: exit 130, one line that names the evaluation, and no run directory."
     p = subprocess.Popen([str(BIN/'scratch_vae_evaluate'), '--weights', 'pretrained:mnist-seed', '--data', str(DATA),
                           '--k', '5000', '--limit', '1000'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=tmp_path, env=ENV)
+                         cwd=tmp_path, env=ENV, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # SIGINT as in a terminal's foreground job: a shell starts background jobs (`pytest &`, nohup) with it ignored,
+    # and Python then installs no KeyboardInterrupt handler in the child
     seen = []
     for line in p.stdout:                                  # the first progress line: the NLL is under way
         seen.append(line)
