@@ -241,7 +241,8 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     log(log_line(epoch + 1, train, test) + (f" [{res['skipped']} non-finite steps skipped]" if res['skipped'] else ''))
     write_history(run.out/'history.jsonl', run.history)
     if is_stage_end(cfg, epoch + 1):     # kept before the checkpoint moves past it: the NLL-vs-epoch curve's points
-        save_model(run.model, stage_path(run.out, epoch + 1), epoch=epoch + 1)
+        save_model(run.model, stage_path(run.out, epoch + 1), epoch=epoch + 1,   # and what it was trained on, as save_final
+                   dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood)
     checkpoint_run(run, epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882
