@@ -4,8 +4,7 @@ when that file scored the same model the same way."""
 import json, math, os, subprocess, sys
 from pathlib import Path
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 
 
