@@ -2,7 +2,6 @@
 stage-end model for the curve and the latest model for the table, and reuses the run's own evaluation.json only
 when that file scored the same model the same way."""
 import json, math, os, subprocess, sys
-from pathlib import Path
 import pytest
 from conftest import ROOT
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
