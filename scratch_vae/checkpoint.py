@@ -11,13 +11,13 @@ from safetensors.torch import save as st_save, load as st_load
 from .files import atomic_write_bytes, json_bytes
 from .data import CLONE
 from .model import VAE
+from .spec import param_count, MAX_PARAMS, MAX_LAYERS
 
 # %% auto #0
-__all__ = ['FORMAT', 'MAX_FILE_BYTES', 'MAX_PARAMS', 'MAX_LAYERS', 'FLOAT_DTYPES', 'RUN_FILES', 'CheckpointError',
-           'save_safetensors', 'load_safetensors', 'read_layout', 'param_count', 'check_layout', 'load_weights',
-           'build_model', 'save_model', 'resolve_weights', 'load_model_and_meta', 'load_model', 'weights_dir',
-           'pretrained', 'checkpoint_path', 'save_checkpoint', 'read_checkpoint', 'restore_checkpoint', 'read_history',
-           'write_history']
+__all__ = ['FORMAT', 'MAX_FILE_BYTES', 'UNCHECKED_HELP', 'FLOAT_DTYPES', 'RUN_FILES', 'CheckpointError', 'save_safetensors',
+           'load_safetensors', 'seal', 'read_layout', 'check_layout', 'load_weights', 'build_model', 'save_model',
+           'resolve_weights', 'load_model_and_meta', 'load_model', 'weights_dir', 'pretrained', 'checkpoint_path',
+           'save_checkpoint', 'read_checkpoint', 'restore_checkpoint', 'read_history', 'write_history']
 
 # %% ../nbs/03a_checkpoint.ipynb #9ef457d0
 FORMAT = 'scratch_vae/1'
@@ -33,7 +33,7 @@ def _split(buf:bytes, path) -> tuple[dict, dict, bytes]:
     n = struct.unpack('<Q', buf[:8])[0]
     if n > len(buf) - 8: raise CheckpointError(path, f"not a readable safetensors file (header of {n:,} bytes in a file of {len(buf):,})")
     try: table = json.loads(buf[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise CheckpointError(path, f"not a readable safetensors file (header: {e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e: raise CheckpointError(path, f"not a readable safetensors file (header: {e})") from None
     if not isinstance(table, dict): raise CheckpointError(path, "not a readable safetensors file (header is not a JSON object)")
     md = table.pop('__metadata__', None) or {}
     return table, md, buf[8 + n:]
@@ -56,23 +56,39 @@ _ST_DTYPES = {'F64': 'float64', 'F32': 'float32', 'F16': 'float16', 'BF16': 'bfl
 
 MAX_FILE_BYTES = 2**33    # 8 GiB: far above any model and its Adam state this loader accepts (see MAX_PARAMS)
 
-def _read(path, tensors:bool=True) -> tuple[dict, dict]:
+UNCHECKED_HELP = ("to accept it on purpose, give it a checksum: "
+                  "python -c \"from scratch_vae.checkpoint import seal; seal('{path}')\"")
+
+def _head(f, path, size:int) -> tuple[bytes, int]:
+    "The first 8 bytes and the header of the open file `f`, and the size its tensors claim; nothing more is read."
+    head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else 0
+    buf = head + f.read(min(n, size))
+    try: table = json.loads(buf[8:]) if len(buf) == 8 + n else None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError): table = None
+    ends = [v.get('data_offsets', [0, 0])[1] for v in table.values() if isinstance(v, dict)] if isinstance(table, dict) else []
+    return buf, max([e for e in ends if isinstance(e, int)], default=0)
+
+def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
     path = Path(path)
     if not path.is_file(): raise CheckpointError(path, "no such file")
     try:
         with open(path, 'rb') as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES: raise CheckpointError(path, f"{size:,} bytes: larger than any scratch_vae file")
-            if tensors: buf = f.read()
-            else:
-                head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else 0
-                buf = head + f.read(min(n, size))
+            buf, end = _head(f, path, size)
+            if tensors and size > len(buf) + end:        # refused before a byte of them is read
+                raise CheckpointError(path, f"{size - len(buf) - end:,} trailing bytes after its last tensor: "
+                                            "not a file save_safetensors wrote; refusing it")
+            if tensors: buf += f.read(end)
     except OSError as e: raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
     table, md, body = _split(buf, path)
-    ends = [v.get('data_offsets', [0, 0])[1] for v in table.values() if isinstance(v, dict)]
-    if tensors and max(ends, default=0) > len(body):
-        raise CheckpointError(path, f"not a readable safetensors file (truncated: its tensors need {max(ends):,} bytes, it holds {len(body):,})")
+    if tensors and end > len(body):
+        raise CheckpointError(path, f"not a readable safetensors file (truncated: its tensors need {end:,} bytes, "
+                                    f"it holds {len(body):,})")
     if tensors:
+        if 'sha256' not in md and not unchecked:
+            raise CheckpointError(path, "has no SHA-256 checksum, so damage to it could not be detected; refusing it ("
+                                        + UNCHECKED_HELP.format(path=path) + ")")
         if 'sha256' in md and _digest(table, md, body) != md['sha256']:
             raise CheckpointError(path, "checksum mismatch: the file was damaged or changed after it was written; refusing it")
         try: data = st_load(buf)
@@ -86,29 +102,19 @@ def _read(path, tensors:bool=True) -> tuple[dict, dict]:
     if not isinstance(meta, dict): raise CheckpointError(path, f"corrupt metadata (a JSON {type(meta).__name__}, not an object)")
     return data, meta
 
-def load_safetensors(path) -> tuple[dict, dict]:
-    "`(tensors, meta)` of a file written by `save_safetensors`; `CheckpointError` for anything else."
-    return _read(path)
+def load_safetensors(path, unchecked:bool=False) -> tuple[dict, dict]:
+    "`(tensors, meta)` of a file written by `save_safetensors`; `CheckpointError` for anything else, or for a file without its checksum unless `unchecked`."
+    return _read(path, unchecked=unchecked)
+
+def seal(path):
+    "Accept the file at `path` on purpose: rewrite it with the SHA-256 an older scratch_vae (or a stripped copy) lacks."
+    save_safetensors(path, *load_safetensors(path, unchecked=True))
 
 def read_layout(path) -> tuple[dict, dict]:
     "`({name: (dtype, shape)}, meta)` of a file written by `save_safetensors`, from its header alone: no tensor is read."
     return _read(path, tensors=False)
 
 # %% ../nbs/03a_checkpoint.ipynb #8b9a156e
-MAX_PARAMS = 2**27    # 134M parameters (512 MiB of float32): far above any model of this project (the seed: 408,864)
-MAX_LAYERS = 64       # hidden layers
-
-def param_count(model_cfg:dict) -> int:
-    "Parameters of `VAE(**model_cfg)`, by arithmetic (nothing is built)."
-    c = model_cfg                                   # every key required: the defaults live in VAE and TrainConfig alone
-    hidden = [c['hidden_dims']] if isinstance(c['hidden_dims'], int) else list(c['hidden_dims'])
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in [c['input_dim'], c['latent_dim'], *hidden]) or not hidden:
-        raise ValueError("input_dim, hidden_dims and latent_dim must be positive integers")
-    if len(hidden) > MAX_LAYERS: raise ValueError(f"{len(hidden)} hidden layers: at most {MAX_LAYERS}")
-    enc = [c['input_dim'], *hidden]; dec = [c['latent_dim'], *hidden[::-1], c['input_dim']]
-    layers = list(zip(enc, enc[1:])) + [(hidden[-1], c['latent_dim'])] * 2 + list(zip(dec, dec[1:]))
-    return sum(i * o + o for i, o in layers)
-
 def check_layout(path, model_cfg:dict, layout:dict):
     "Check `layout` (`{name: (dtype, shape)}`) against the model `model_cfg` describes, allocating nothing; `CheckpointError` naming the field."
     if not isinstance(model_cfg, dict): raise CheckpointError(path, f"metadata field 'model' is not a model config: {model_cfg!r}")
@@ -235,6 +241,10 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     "`(tensors, meta)` of the training checkpoint at `path`; `CheckpointError` if it is not one."
     tensors, meta = load_safetensors(path)
     if meta.get('kind') != 'checkpoint': raise CheckpointError(path, "is not a training checkpoint")
+    where = {k: meta.get(k) for k in ('epoch', 'step')}
+    if any(type(v) is not int or v < 0 for v in where.values()) or not isinstance(meta.get('partial', {}), dict):
+        raise CheckpointError(path, f"records an impossible place in training ({where}); move it aside, "
+                                    "or start the run again with --overwrite")
     return tensors, meta
 
 def restore_checkpoint(path, tensors:dict, meta:dict, model, opt, gen:torch.Generator) -> dict:
@@ -253,17 +263,29 @@ def restore_checkpoint(path, tensors:dict, meta:dict, model, opt, gen:torch.Gene
     return meta
 
 # %% ../nbs/03a_checkpoint.ipynb #6f273f18
+def _no_constant(name): raise ValueError(f"{name} is not a number strict JSON allows")
+
+def _is_record(h) -> bool:
+    "Whether `h` is an epoch record: an integer `epoch`, and `train`/`test` (if present) objects of numbers or nulls."
+    num = lambda v: v is None or type(v) in (int, float)
+    parts = [h.get(p) for p in ('train', 'test') if h.get(p) is not None] if isinstance(h, dict) else []
+    return (isinstance(h, dict) and type(h.get('epoch')) is int
+            and all(isinstance(p, dict) and all(map(num, p.values())) for p in parts))
+
 def read_history(path, upto:int|None=None) -> list[dict]:
     "The epochs recorded in the JSON-lines file `path` (only those ≤ `upto`); `ValueError` naming the file and line if it is not a history."
     path = Path(path)
     if not path.exists(): return []
-    hist = []
+    hist, fix = [], "move the file aside to start its history afresh"
     for i, line in enumerate(path.read_bytes().decode('utf-8', 'replace').splitlines(), 1):
         if not line.strip(): continue
-        try: h = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{path}, line {i}: not JSON ({e.msg}); move the file aside to start its history afresh") from None
-        if not isinstance(h, dict) or type(h.get('epoch')) is not int:
-            raise ValueError(f"{path}, line {i}: not an epoch record (a JSON object with an integer 'epoch')")
+        try: h = json.loads(line, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as e:     # JSON errors, NaN/Infinity, a 5,000-digit number, deep nesting
+            why = getattr(e, 'msg', None) or str(e).split(':')[0] or type(e).__name__
+            raise ValueError(f"{path}, line {i}: not strict JSON ({why}); {fix}") from None
+        if not _is_record(h):
+            raise ValueError(f"{path}, line {i}: not an epoch record (a JSON object with an integer 'epoch', and "
+                             f"'train'/'test' objects of numbers); {fix}")
         if h['epoch'] != len(hist) + 1: raise ValueError(f"{path}, line {i}: epoch {h['epoch']} where epoch {len(hist) + 1} should be (repeated or missing epochs)")
         hist.append(h)
     return [h for h in hist if upto is None or h['epoch'] <= upto]

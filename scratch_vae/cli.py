@@ -4,17 +4,20 @@
 
 # %% ../nbs/05a_cli.ipynb #892b51de
 from __future__ import annotations
-import argparse, dataclasses, hashlib, math, os, re, sys, typing
+import argparse, dataclasses, difflib, hashlib, math, os, re, sys, typing
+from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
 from .config import TrainConfig, setting, resume_config, pick_device, check_device, DATA_HELP
 from .progress import say
+from .spec import DATASET_NAMES
 
 # %% auto #0
 __all__ = ['PARSERS', 'COMMANDS', 'int_list', 'plain', 'config_parser', 'train_parser', 'train_config', 'first_rank', 'train_cmd',
-           'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs', 'SampleArgs', 'reconstruct_cmd',
-           'sample_cmd', 'run_cli', 'train_cli', 'evaluate_cli', 'reconstruct_cli', 'sample_cli', 'main']
+           'weights_folder', 'record_path', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs',
+           'SampleArgs', 'reconstruct_cmd', 'sample_cmd', 'run_cli', 'train_cli', 'evaluate_cli', 'reconstruct_cli',
+           'sample_cli', 'main']
 
 # %% ../nbs/05a_cli.ipynb #c229c0ee
 def int_list(flag:str):
@@ -63,9 +66,10 @@ def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
     if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
+    if not resume: return TrainConfig(**given)             # checked here, before PyTorch loads
     from scratch_vae.checkpoint import read_layout, checkpoint_path
     ckpt = checkpoint_path(run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
-    if resume and ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
+    if ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
     return TrainConfig(**given)
 
 # %% ../nbs/05a_cli.ipynb #286a24b1
@@ -102,6 +106,18 @@ def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:l
     return fit(cfg, resume=resume, overwrite=overwrite, quiet=quiet, log=say, finish=pictures)
 
 # %% ../nbs/05a_cli.ipynb #ffed5f8a
+def weights_folder(weights:str) -> str:
+    "The folder name under `runs/weights/` for `--weights`: one-to-one (`a/b` and `a-b` differ), never `.` or `..`."
+    if weights.startswith('pretrained:'): return 'pretrained-' + quote(weights.removeprefix('pretrained:'), safe='')
+    return 'file-' + quote(weights, safe='')[:200] + ('-' + hashlib.sha256(weights.encode()).hexdigest()[:12]
+                                                      if len(quote(weights, safe='')) > 200 else '')
+
+def record_path(path:Path) -> str:
+    "`path` as a record written to disk says it: relative to the clone when inside it, so shipped records carry no machine path."
+    from scratch_vae.data import CLONE
+    try: return str(Path(path).resolve().relative_to(CLONE))
+    except ValueError: return str(path)
+
 @dataclass
 class ModelArgs:
     "The flags every command that reads a trained model shares."
@@ -112,8 +128,10 @@ class ModelArgs:
     data: str|None = setting(None, DATA_HELP)
     device: str = setting('auto', "auto, cpu, cuda, mps")
     def __post_init__(self):
+        if self.dataset not in DATASET_NAMES:
+            raise ValueError(f"unknown --dataset {self.dataset!r}: known datasets are {', '.join(DATASET_NAMES)}")
         if self.out is None:    # outputs made from --weights never land in a training run's directory
-            self.out = (str(Path('runs')/'weights'/re.sub(r'[^\w.-]+', '-', self.weights).strip('-.')) if self.weights
+            self.out = (str(Path('runs')/'weights'/weights_folder(self.weights)) if self.weights
                         else TrainConfig.default_out(self.dataset))
         check_writable(Path(self.out), 1 << 20, create=False)   # a file, or a read-only place: said before any work
         check_device(self.device)                                # a device name that can't be: said before torch loads
@@ -128,7 +146,7 @@ class ModelArgs:
         from scratch_vae.checkpoint import load_model_and_meta, resolve_weights
         path = resolve_weights(self.weights or self.out)
         model, meta = load_model_and_meta(path, pick_device(self.device))
-        return model, meta | dict(source=dict(path=str(path.absolute()), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
+        return model, meta | dict(source=dict(path=record_path(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
 
     def output(self, name:str) -> Path:
         "The path of the output file `name` in `--out`, which is created now, when there is something to put in it."
@@ -245,7 +263,7 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the co
     except _loaded('train', 'TrainingInterrupted') as e: print(f"{prog}: interrupted: {e}", file=sys.stderr); sys.exit(128 + e.signum)
     except KeyboardInterrupt as e:
         print(f"{prog}: {what} interrupted {str(e) or 'before it finished; nothing was written'}", file=sys.stderr); sys.exit(130)
-    except (ValueError, OSError, _loaded('train', 'NonFiniteLoss')) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+    except (ValueError, OSError, MemoryError, _loaded('train', 'NonFiniteLoss')) as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
     except _loaded('distributed', 'LostRank') as e: print(f"{prog}: rank {os.environ.get('RANK', 0)}: error: {e}", file=sys.stderr); sys.exit(1)
     finally:
         if d := sys.modules.get('scratch_vae.distributed'): d.finish_distributed()      # leave torchrun's process group, if in one
@@ -283,5 +301,8 @@ def main(argv=None):
     usage = ("usage: python -m scratch_vae COMMAND [FLAGS]\n\ncommands:\n" +
              ''.join(f"  {name:<12} {about}\n" for name, (_, about) in COMMANDS.items()) +
              "\n'python -m scratch_vae COMMAND --help' lists a command's flags; each is also a console script, scratch_vae_COMMAND.")
-    if not argv or argv[0] in ('-h', '--help'): print(usage); return
-    print(f"{usage}\n\npython -m scratch_vae: error: unknown command {argv[0]!r}", file=sys.stderr); sys.exit(2)
+    if argv and argv[0] in ('-h', '--help'): print(usage); return
+    if not argv: print(f"{usage}\n\npython -m scratch_vae: error: name a command", file=sys.stderr); sys.exit(2)
+    close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ''
+    print(f"{usage}\n\npython -m scratch_vae: error: unknown command {argv[0]!r}{hint}", file=sys.stderr); sys.exit(2)

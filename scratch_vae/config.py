@@ -8,10 +8,12 @@ import dataclasses, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
+from .spec import MODEL_DEFAULTS, ACTIVATION_NAMES, DataSpec, param_count
 
 # %% auto #0
 __all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'IWAE_STAGE_ENDS', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig',
-           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'pick_device']
+           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'pick_device',
+           'peak_bytes', 'available_bytes', 'check_memory']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 DATA_HELP = ("folder holding <dataset>/ (if given, the only place looked in; default: $SCRATCH_VAE_DATA, then ./data, "
@@ -32,10 +34,10 @@ class TrainConfig:
     epochs: int = setting(300, "total number of epochs (with --resume: up to this many in all)")
     batch_size: int = setting(128, "images per batch")
     lr: float = setting(1e-3, "Adam learning rate")
-    input_dim: int = setting(784, "pixels per image", cli=False)
-    hidden_dims: list = setting([256], "hidden layer sizes, comma-separated (e.g. 512,256)")
-    latent_dim: int = setting(8, "size of z")
-    activation: str = setting('sigmoid', "hidden activation: sigmoid, relu, tanh, silu, gelu, softplus, elu")
+    input_dim: int = setting(MODEL_DEFAULTS['input_dim'], "pixels per image", cli=False)
+    hidden_dims: list = setting(MODEL_DEFAULTS['hidden_dims'], "hidden layer sizes, comma-separated (e.g. 512,256)")
+    latent_dim: int = setting(MODEL_DEFAULTS['latent_dim'], "size of z")
+    activation: str = setting(MODEL_DEFAULTS['activation'], "hidden activation: " + ', '.join(ACTIVATION_NAMES))
     beta: float = setting(1.0, "weight of the KL term")
     binarize: str = setting('none', "none (grey pixels, the default), static or dynamic")
     likelihood: str = setting('bernoulli', "bernoulli or continuous-bernoulli")
@@ -59,6 +61,8 @@ class TrainConfig:
     def model_config(self) -> dict: return dict(input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
                                                 latent_dim=self.latent_dim, activation=self.activation)
 
+    def data_spec(self) -> DataSpec: return DataSpec(self.dataset, self.binarize, self.likelihood)   # what it trains on
+
 # %% ../nbs/03b_config.ipynb #1f2613f7
 LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6,
               k_rows=2**18, seed=2**32 - 1)   # the bounds `validate` enforces (and the file loader's MAX_PARAMS)
@@ -74,10 +78,8 @@ def check_device(device:str) -> str:
 @patch
 def validate(self:TrainConfig):
     "Raise `ValueError` naming the first bad setting (as its flag and its field)."
-    from scratch_vae.data import BINARIZE, DATASETS            # torch-backed modules, imported when a config is made
-    from scratch_vae.model import ACTIVATIONS
-    from scratch_vae.elbo import LIKELIHOODS
-    from scratch_vae.checkpoint import param_count, MAX_PARAMS
+    from scratch_vae.spec import (BINARIZE, DATASET_NAMES as DATASETS, ACTIVATION_NAMES as ACTIVATIONS,
+                                  LIKELIHOOD_NAMES as LIKELIHOODS, param_count, MAX_PARAMS)
     def bad(name, why): raise ValueError(f"invalid --{name.replace('_', '-')} ({name}={getattr(self, name)!r}): {why}")
     if self.dataset not in DATASETS: bad('dataset', f"known datasets: {', '.join(DATASETS)}")
     for n in ('epochs', 'batch_size', 'input_dim', 'latent_dim', 'k'):
@@ -159,3 +161,38 @@ def pick_device(device:str='auto') -> torch.device:
     if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
         raise ValueError(f"--device {device}: MPS is not available here; use --device cpu")
     return d
+
+# %% ../nbs/03b_config.ipynb #f485db3c
+def peak_bytes(cfg:TrainConfig, replicas:int=1) -> dict:
+    "A generous estimate of a run's peak memory in bytes, by part: `model` (with Adam and a checkpoint), `step`, `data`."
+    n = param_count(cfg.model_config())
+    rows, width = cfg.k * cfg.batch_size, 2 * cfg.input_dim + 2 * sum(cfg.hidden_dims) + 4 * cfg.latent_dim
+    # 16 floats a parameter: weight, gradient, Adam's two moments, and a checkpoint's bytes (twice: digest, file), read back
+    return dict(model=replicas * 4 * n * 16, step=replicas * 4 * 3 * rows * width,
+                data=70_000 * cfg.input_dim * 5)
+
+def available_bytes() -> tuple[int, str]:
+    "What this process may still allocate, and what limits it: available memory, or room under `RLIMIT_AS`."
+    import resource
+    got = [(2**62, 'no limit found')]
+    try:
+        info = dict(l.split(':', 1) for l in open('/proc/meminfo'))
+        got.append((int(info['MemAvailable'].split()[0]) * 1024, 'available memory'))
+    except (OSError, KeyError, ValueError): pass
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        try: used = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize')).split()[1]) * 1024
+        except (OSError, StopIteration, ValueError): used = 0
+        got.append((soft - used, 'room under the address-space limit (ulimit -v)'))
+    return min(got)
+
+def check_memory(cfg:TrainConfig, replicas:int=1):
+    "`MemoryError` with the figure and the flags to change if a run of `cfg` (× `replicas`) could not fit."
+    parts, (room, what) = peak_bytes(cfg, replicas), available_bytes()
+    if sum(parts.values()) <= room: return
+    gib = lambda b: f"{b / 2**30:.1f} GiB"
+    each = ', '.join(f'{k} {gib(v)}' for k, v in parts.items())
+    raise MemoryError(f"this run needs about {gib(sum(parts.values()))} at its peak ({each}"
+                      f"{f', for {replicas} replicas' if replicas > 1 else ''}), more than the {gib(room)} of {what}: "
+                      "lower --hidden-dims, --latent-dim, --k or --batch-size"
+                      + (", or train fewer --seeds" if replicas > 1 else ''))

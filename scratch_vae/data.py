@@ -11,9 +11,8 @@ import torch
 from .idx import IDXError, read_idx
 
 # %% auto #0
-__all__ = ['SPLITS', 'DATASETS', 'CLONE', 'BINARIZE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs',
-           'find_split', 'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches',
-           'fixed_batches']
+__all__ = ['SPLITS', 'DATASETS', 'CLONE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs', 'find_split',
+           'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches', 'fixed_batches']
 
 # %% ../nbs/00b_data.ipynb #e327bdb6
 SPLITS = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
@@ -185,7 +184,7 @@ def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
     return torch.from_numpy(images), torch.from_numpy(labels).long()
 
 # %% ../nbs/00b_data.ipynb #87b3bc60
-BINARIZE = ('none', 'static', 'dynamic')
+from .spec import BINARIZE    # the names, in the module without PyTorch
 
 class Batches:
     "Seeded, shuffled float batches in [0, 1] of shape `[bs, 784]` over a uint8 image tensor."

@@ -5,12 +5,13 @@
 # %% ../nbs/03d_distributed.ipynb #44b41d24
 from __future__ import annotations
 import os
+from datetime import timedelta
 import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['launched', 'world', 'is_main', 'shard_rows', 'check_batch_size', 'LostRank', 'all_reduce_step', 'all_reduce_sum',
-           'init_distributed', 'finish_distributed']
+__all__ = ['launched', 'world', 'is_main', 'shard_rows', 'check_batch_size', 'LostRank', 'collective_timeout', 'all_reduce_step',
+           'all_reduce_sum', 'init_distributed', 'finish_distributed']
 
 # %% ../nbs/03d_distributed.ipynb #980d300d
 def launched() -> bool:
@@ -46,11 +47,20 @@ def check_batch_size(batch_size:int, size:int|None=None):
 # %% ../nbs/03d_distributed.ipynb #32af2b95
 class LostRank(RuntimeError): "A collective call failed: another process of the job died or hung."
 
+def collective_timeout() -> timedelta:
+    "How long a rank waits for the others in one collective call: `$SCRATCH_VAE_DIST_TIMEOUT` seconds (default 300)."
+    s = os.environ.get('SCRATCH_VAE_DIST_TIMEOUT', '300')
+    try: seconds = float(s); assert 0 < seconds < 10**7
+    except (ValueError, AssertionError):
+        raise ValueError(f"SCRATCH_VAE_DIST_TIMEOUT must be a number of seconds > 0, got {s!r}") from None
+    return timedelta(seconds=seconds)
+
 def _all_reduce(t:torch.Tensor):
     try: dist.all_reduce(t)
     except RuntimeError as e:        # gloo/NCCL report a vanished peer as a RuntimeError (DistBackendError)
-        raise LostRank(f"the all-reduce failed, so another process of the job has died or hung "
-                       f"({str(e).splitlines()[0][:200]})") from None
+        raise LostRank(f"the all-reduce failed, so another process of the job has died or hung (waited at most "
+                       f"{collective_timeout().total_seconds():.0f} s, SCRATCH_VAE_DIST_TIMEOUT; "
+                       f"{str(e).splitlines()[0][:200]})") from None
 
 def all_reduce_step(params:list, weight:float, sums:torch.Tensor) -> torch.Tensor:
     "Sum `weight`·grad of `params` and `sums` over all ranks in one all-reduce; grads are updated in place, the summed `sums` returned."
@@ -79,7 +89,7 @@ def init_distributed(device:torch.device) -> torch.device:
                                         f"start at most --nproc_per_node={n} processes per machine (one per GPU)")
         device = torch.device('cuda', local); torch.cuda.set_device(device)
     elif device.type != 'cpu': raise ValueError(f"data-parallel training runs on cpu or cuda, not {device.type}: use --device cpu")
-    dist.init_process_group('cpu:gloo,cuda:nccl' if device.type == 'cuda' else 'gloo')
+    dist.init_process_group('cpu:gloo,cuda:nccl' if device.type == 'cuda' else 'gloo', timeout=collective_timeout())
     on_gpu = torch.tensor([float(device.type == 'cuda')])
     dist.all_reduce(on_gpu)                                   # a CPU tensor: gloo carries it on every rank
     if 0 < on_gpu.item() < dist.get_world_size():

@@ -95,3 +95,11 @@ def log_likelihood(model, x:torch.Tensor, k:int=5000, likelihood:str='bernoulli'
                for s in range(0, k, chunk)]
         out.append(torch.logsumexp(torch.stack(lse), 0) - math.log(k))
     return torch.cat(out)
+
+
+# %% ../nbs/05d_package.ipynb #6d777499
+import sys as _sys, types as _types
+class _CallableModule(_types.ModuleType):
+    "The `scratch_vae.elbo` module, callable as its `elbo` function."
+    def __call__(self, *args, **kwargs): return elbo(*args, **kwargs)
+_sys.modules[__name__].__class__ = _CallableModule

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_files.ipynb #05e53a31
 from __future__ import annotations
-import fcntl, json, math, os, shutil, socket, stat, tempfile, time
+import fcntl, json, math, os, re, shutil, socket, stat, tempfile, time
 from pathlib import Path
 
 # %% auto #0
@@ -39,12 +39,14 @@ def _alive(pid:int) -> bool:
     except PermissionError: return True
     return True
 
+_OURS = re.compile(rf'\.[^/]+\.{TMP_TAG}-(\d+)-[a-z0-9_]{{8}}\.tmp')
+
 def remove_stale_tmp(folder) -> list[Path]:
     "Delete the temporary files in `folder` that this package's writers left when killed (their pid is gone); return them."
     gone = []
     for p in Path(folder).glob(f'.*.{TMP_TAG}-*-*.tmp'):
-        pid = p.name.rsplit(f'.{TMP_TAG}-', 1)[1].split('-')[0]
-        if pid.isdigit() and not _alive(int(pid)) and p.is_file() and not p.is_symlink():
+        m = _OURS.fullmatch(p.name)         # exactly what `atomic_write_bytes` names: mkstemp's 8 random characters
+        if m and not _alive(int(m[1])) and p.is_file() and not p.is_symlink():
             p.unlink(missing_ok=True); gone.append(p)
     return gone
 
@@ -98,7 +100,8 @@ class RunLock:
     def _open(self) -> int:
         "Open (or create) the lock file itself, never what a link points to; refuse anything but a plain, singly-linked file."
         bad = f"{self.path} is not a plain file of its own"
-        try: fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666 & ~_umask())
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK   # a FIFO must not hang us
+        try: fd = os.open(self.path, flags, 0o666 & ~_umask())
         except OSError as e:
             if self.path.is_symlink(): raise OSError(e.errno, f"{bad} (a symbolic link); remove it and start again") from None
             raise OSError(e.errno, f"{self.path}: cannot open the run directory's lock: {e.strerror}") from None
@@ -116,8 +119,9 @@ class RunLock:
 
     def check_free(self):
         "Raise `RunLocked` if a live job holds the lock; create and change nothing (a missing or link `.lock` is left to `acquire`)."
-        try: fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try: fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError: return
+        if not stat.S_ISREG(os.fstat(fd).st_mode): os.close(fd); self._open()   # a FIFO, a device: `_open` names it
         try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError: self._refuse(fd)
         os.close(fd)                                   # closing drops our shared lock at once

@@ -11,10 +11,10 @@ import torch
 from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
 from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 from .backprop import nll_grad, kl_grads, _ACTIVATION, _DERIVATIVE, _layers
-from .config import TrainConfig, pick_device, lr_at
+from .config import TrainConfig, pick_device, lr_at, check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
-from .train import (Run, start_run, end_epoch, checkpoint_run, save_final, make_optimizer, grad_norm, _StopOnSignal,
+from .train import (Run, prepare_run, open_run, end_epoch, checkpoint_run, save_final, make_optimizer, grad_norm, _StopOnSignal,
                                NonFiniteLoss, TrainingInterrupted)
 
 # %% auto #0
@@ -135,11 +135,13 @@ def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:
     "Train one replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each seed."
     if launched(): raise ValueError("--seeds trains its replicas in one process: start it without torchrun")
     device, runs = pick_device(cfg.device), []
-    try:
-        for c in replica_configs(cfg, seeds): runs.append(start_run(c, device, resume, overwrite, _tagged(log, c.seed)))
+    check_memory(cfg, replicas=len(seeds))
+    try:          # every seed checked and locked before any is written: a refusal leaves every directory as it was
+        for c in replica_configs(cfg, seeds): runs.append(prepare_run(c, device, resume, overwrite, _tagged(log, c.seed)))
         if not all(r.by_hand for r in runs): raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, sigmoid/tanh/relu")
         if len({(r.epoch, r.step) for r in runs}) > 1:
             raise ValueError(f"the seeds' checkpoints stand at different places {[(r.epoch, r.step) for r in runs]}: bring them level one by one first")
+        for r in runs: open_run(r, resume, _tagged(log, r.cfg.seed))
         params = stacked(runs)
         opt = make_optimizer(torch.nn.ParameterList(params), cfg.lr, cfg.adam_eps)
         stack_state(runs, opt)

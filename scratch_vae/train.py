@@ -13,7 +13,7 @@ from .data import load_mnist, missing_files, download_dataset, data_roots, Batch
 from .model import VAE, noise
 from .elbo import elbo_loss, iwae_bound
 from .backprop import supports, elbo_backward
-from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at, is_stage_end
+from .config import TrainConfig, config_from, resume_conflicts, pick_device, lr_at, is_stage_end, check_memory
 from .distributed import world, is_main, shard_rows, check_batch_size, all_reduce_step, init_distributed, LostRank
 from .evaluate import mean_elbo, SUMS, batch_sums, means
 from .progress import progress
@@ -22,8 +22,8 @@ from .checkpoint import (save_model, param_count, checkpoint_path, save_checkpoi
 
 # %% auto #0
 __all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'make_optimizer', 'grad_norm', 'log_line', 'Run', 'checkpoint_run',
-           'stage_path', 'save_final', 'load_images', 'resume_run', 'start_run', 'loss_and_grads', 'train_step',
-           'train_epoch', 'end_epoch', 'fit']
+           'stage_path', 'save_final', 'load_images', 'resume_run', 'check_run_dir', 'claim_run_dir', 'prepare_run',
+           'open_run', 'start_run', 'loss_and_grads', 'train_step', 'train_epoch', 'end_epoch', 'fit']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError): "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
@@ -125,40 +125,72 @@ def resume_run(run:Run, log=print):
     else: log(f"Resuming {run.out} from its checkpoint: epoch {run.epoch + 1}, step {run.step} ({run.epoch} epochs done)")
 
 # %% ../nbs/04_train.ipynb #57a90715
-def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
-    "A ready `Run` on `device`: run directory decided, data loaded, model built (and restored with `resume`), directory locked; `config.json` written last."
-    check_batch_size(cfg.batch_size)
-    out = Path(cfg.out)
+def check_run_dir(out:Path, resume:bool, overwrite:bool):
+    "Whether a run may use the directory `out`: refuse (naming the fix) a missing checkpoint to resume, a run that "
+    "is not to be replaced, or, with --overwrite, a record file that is not a plain file. Nothing is changed."
     if resume and not checkpoint_path(out).is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {out.absolute()}/ (is --out right? without --resume a new run starts)")
-    RunLock(out).check_free()                                 # a live job's directory: say so, before anything else
     if not resume and not overwrite and (found := [n for n in RUN_FILES if (out/n).exists()]):
         raise FileExistsError(f"{out.absolute()} already holds a run ({', '.join(found)}): continue it with --resume, "
                               f"or replace it with --overwrite")
+    if overwrite and not resume:
+        for p in [out/n for n in RUN_FILES] + sorted(out.glob('stage-*.safetensors')):
+            if p.is_symlink() or not p.exists() or p.is_file(): continue
+            raise FileExistsError(f"--overwrite: {p} is not a file this package wrote; move it aside first (nothing was deleted)")
+
+def claim_run_dir(out:Path, resume:bool, overwrite:bool) -> RunLock|None:
+    "Rank 0: lock the run directory `out` and decide, under the lock, whether this run may use it (`check_run_dir`)."
+    check_run_dir(out, resume, overwrite)                 # said at once, before anything is created
+    if not is_main(): return None
+    lock = RunLock(out).acquire()
+    try: check_run_dir(out, resume, overwrite)             # and again under the lock: what another job did meanwhile counts
+    except BaseException: lock.release(); raise
+    return lock
+
+def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
+    "A `Run` on `device` with its directory locked and every check made (restored from the checkpoint with `resume`, "
+    "read under the lock); nothing in the directory is deleted or written yet: that is `open_run`."
+    check_batch_size(cfg.batch_size)
+    check_memory(cfg)
+    out = Path(cfg.out)
     check_writable(out, need_bytes=8 * 4 * param_count(cfg.model_config()) + (16 << 20), create=False)
+    check_run_dir(out, resume, overwrite)                # said before the data loads; decided again under the lock
     log(f"Loading {cfg.dataset} ...")
     x_train, x_test = load_images(cfg, log)
-    torch.manual_seed(cfg.seed)
-    model = VAE(**cfg.model_config()).to(device)
-    run = Run(cfg, model, make_optimizer(model, cfg.lr, cfg.adam_eps), torch.Generator(device=device).manual_seed(cfg.seed),
-              Batches(x_train, cfg.batch_size, shuffle=True, seed=cfg.seed, binarize=cfg.binarize, device=device),
-              fixed_batches(x_test, cfg.binarize, cfg.seed, device), by_hand=supports(model, cfg.likelihood, cfg.k))
-    if resume: resume_run(run, log)
-    if is_main():                                 # rank 0 alone writes the run directory, and holds its lock meanwhile
-        out.mkdir(parents=True, exist_ok=True)
-        run.lock = RunLock(out).acquire()
+    lock = claim_run_dir(out, resume, overwrite)
+    try:
+        if lock and lock.stale: log(f"{out} was locked by a job that died ({lock.stale}); taking it over")
+        torch.manual_seed(cfg.seed)
+        model = VAE(**cfg.model_config()).to(device)
+        run = Run(cfg, model, make_optimizer(model, cfg.lr, cfg.adam_eps), torch.Generator(device=device).manual_seed(cfg.seed),
+                  Batches(x_train, cfg.batch_size, shuffle=True, seed=cfg.seed, binarize=cfg.binarize, device=device),
+                  fixed_batches(x_test, cfg.binarize, cfg.seed, device), by_hand=supports(model, cfg.likelihood, cfg.k), lock=lock)
+        if resume: resume_run(run, log)
+        if is_main(): run.history = read_history(out/'history.jsonl', upto=run.epoch)
+    except BaseException:
+        if lock: lock.release()
+        raise
+    return run
+
+def open_run(run:Run, resume:bool=False, log=print) -> Run:
+    "Rank 0 writes the prepared `run`'s directory: a dead writer's temporary files removed, the old record deleted "
+    "unless resuming, `config.json` written."
+    cfg, out = run.cfg, run.out
+    if is_main():
         try:
-            if run.lock.stale: log(f"{out} was locked by a job that died ({run.lock.stale}); taking it over")
             remove_stale_tmp(out)                                      # our own writers' leftovers, nobody else's
             if not resume:                                             # --overwrite (or a fresh directory): a new record
                 for n in RUN_FILES: (out/n).unlink(missing_ok=True)
                 for p in out.glob('stage-*.safetensors'): p.unlink()
-            run.history = read_history(out/'history.jsonl', upto=run.epoch)
             atomic_write_bytes(out/'config.json', json_bytes(asdict(cfg), indent=2))
         except BaseException: run.lock.release(); raise
     log(f"Training {cfg.dataset} → {out}: {len(run.batches)} steps of {cfg.batch_size} images per epoch, epochs "
         f"{run.epoch + 1}–{cfg.epochs} (losses in nats per image)")
     return run
+
+def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
+    "A ready `Run` on `device`: every check made and its directory locked (`prepare_run`), then written (`open_run`)."
+    return open_run(prepare_run(cfg, device, resume, overwrite, log), resume, log)
 
 # %% ../nbs/04_train.ipynb #d98b479a
 def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -115,7 +115,7 @@ def test_module_entry_point_and_help():
                  '--data', '--out', '--seed', '--device', '--resume', '--quiet'):
         assert flag in r.stdout, flag
     assert '_given' not in r.stdout and '`' not in r.stdout
-    r = run([sys.executable, '-m', 'scratch_vae'], cwd=ROOT)
+    r = run([sys.executable, '-m', 'scratch_vae', '--help'], cwd=ROOT)
     assert [l.split()[0] for l in r.stdout.splitlines() if l.startswith('  ')] == ['train', 'evaluate', 'reconstruct', 'sample']
 
 

@@ -97,7 +97,7 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path):
 
 
 def test_python_m_scratch_vae_lists_and_runs_the_commands(tmp_path):
-    r = run([sys.executable, '-m', 'scratch_vae'], cwd=tmp_path)
+    r = run([sys.executable, '-m', 'scratch_vae', '--help'], cwd=tmp_path)
     assert r.stdout.startswith('usage: python -m scratch_vae COMMAND') and [l.split()[0] for l in r.stdout.splitlines()
                                                                             if l.startswith('  ')] == COMMANDS
     r = run([sys.executable, '-m', 'scratch_vae', 'evaluate', '--k', '0'], cwd=tmp_path, check=False)

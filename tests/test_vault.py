@@ -80,7 +80,7 @@ def test_weights_outputs_go_to_a_place_of_their_own(tmp_path):
     own = tmp_path/'runs'/'weights'/'pretrained-mnist-seed'
     res = json.loads((own/'evaluation.json').read_text())
     shipped = ROOT/'weights'/'mnist-seed'/'model.safetensors'
-    assert res['weights'] == dict(path=str(shipped), sha256=hashlib.sha256(shipped.read_bytes()).hexdigest())
+    assert res['weights'] == dict(path='weights/mnist-seed/model.safetensors', sha256=hashlib.sha256(shipped.read_bytes()).hexdigest())
     assert (own/'samples.png').exists()
 
 
@@ -105,7 +105,7 @@ def test_a_damaged_checkpoint_is_refused(where, tmp_path, done):
 
 
 @pytest.mark.parametrize('text,why', [('5\n', 'line 1: not an epoch record'), ('{"foo": 1}\n', 'not an epoch record'),
-                                      ('{"epoch": "4"}\n', 'not an epoch record'), ('garbage\n', 'line 1: not JSON'),
+                                      ('{"epoch": "4"}\n', 'not an epoch record'), ('garbage\n', 'line 1: not strict JSON'),
                                       ('{"epoch": 1}\n{"epoch": 1}\n', 'line 2: epoch 1 where epoch 2 should be')])
 def test_a_broken_history_is_one_line_and_frees_the_lock(text, why, tmp_path, done):
     out = tmp_path/'run'; out.mkdir()
