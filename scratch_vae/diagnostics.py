@@ -14,30 +14,30 @@ __all__ = ['encode_all', 'kl_per_dim', 'unit_activity', 'active_units', 'warmup_
 # %% ../nbs/06_diagnostics.ipynb #ee3ca581
 @torch.no_grad()
 def encode_all(model, x, batch_size:int=1000) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(mu, logvar)` of $q(z \\mid x)$ for every image of `x`, `[N, latent_dim]` each, encoded `batch_size` at a time."
+    "`(mu, logvar)` of q(z | x) for every image of `x`, `[N, latent_dim]` each, encoded `batch_size` at a time."
     if len(x) == 0: raise ValueError("encode_all needs at least one image")
     dev = next(model.parameters()).device
     parts = [model.encode(xb.to(dev)) for xb in torch.as_tensor(x).split(batch_size)]
     return torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts]).cpu()
 
 def kl_per_dim(model, x, batch_size:int=1000) -> torch.Tensor:
-    "Mean over the images `x` of $\\mathrm{KL}(q(z_u \\mid x)\\,\\|\\,\\mathcal N(0, 1))$ for each dimension $u$, in nats: `[latent_dim]`."
+    "Mean over the images `x` of KL(q(z_u | x) ‖ N(0, 1)) for each dimension u, in nats: `[latent_dim]`."
     mu, logvar = encode_all(model, x, batch_size)
     return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)
 
 def unit_activity(model, x, batch_size:int=1000) -> torch.Tensor:
-    "Burda et al.'s $A_u = \\mathrm{Var}_x(\\mu_u(x))$, the variance over `x` of each posterior mean: `[latent_dim]`."
+    "Burda et al.'s A_u = Var_x(μ_u(x)), the variance over `x` of each posterior mean: `[latent_dim]`."
     mu, _ = encode_all(model, x, batch_size)
     if len(mu) < 2: raise ValueError("unit_activity needs at least two images (it is a variance over images)")
     return mu.var(0)
 
 def active_units(model, x, threshold:float=1e-2, batch_size:int=1000) -> int:
-    "How many latent dimensions have activity $A_u$ above `threshold` (Burda et al. 2016: $10^{-2}$) on images `x`."
+    "How many latent dimensions have activity A_u above `threshold` (Burda et al. 2016: 0.01) on images `x`."
     return int((unit_activity(model, x, batch_size) > threshold).sum())
 
 # %% ../nbs/06_diagnostics.ipynb #cb99bb6a
 def warmup_beta(step:int, beta:float, warmup:int=0) -> float:
-    "The KL weight at optimizer step `step`: $\\min(1, \\text{step}/\\text{warmup})\\,\\beta$, or `beta` from the start if `warmup` is 0."
+    "The KL weight at optimizer step `step`: min(1, step / warmup) · β, or `beta` from the start if `warmup` is 0."
     if warmup < 0: raise ValueError(f"warmup must be a number of steps ≥ 0, got {warmup}")
     return beta if warmup == 0 else beta * min(1.0, step / warmup)
 

@@ -11,33 +11,9 @@ import torch.nn.functional as F
 from .model import noise
 
 # %% auto #0
-__all__ = ['LIKELIHOODS', 'kl_divergence', 'bernoulli_log_likelihood', 'continuous_bernoulli_log_norm',
-           'continuous_bernoulli_log_likelihood', 'ELBO', 'elbo', 'elbo_loss', 'log_weights', 'iwae_bound',
+__all__ = ['LIKELIHOODS', 'ELBO', 'elbo', 'elbo_loss', 'kl_divergence', 'bernoulli_log_likelihood',
+           'continuous_bernoulli_log_norm', 'continuous_bernoulli_log_likelihood', 'log_weights', 'iwae_bound',
            'log_likelihood']
-
-# %% ../nbs/03_elbo.ipynb #6d019e59
-def kl_divergence(mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
-    "Per-example $\\mathrm{KL}(\\mathcal N(\\mu, \\sigma^2)\\,\\|\\,\\mathcal N(0, I))$ in nats, summed over the last dim."
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-
-# %% ../nbs/03_elbo.ipynb #b4b8d752
-def bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
-    "Per-example $\\sum_i [x_i \\ell_i - \\mathrm{softplus}(\\ell_i)]$: log p(x | logits) in nats, summed over the last dim."
-    return (x * logits - F.softplus(logits)).sum(-1)
-
-# %% ../nbs/03_elbo.ipynb #8ada842e
-def continuous_bernoulli_log_norm(logits:torch.Tensor) -> torch.Tensor:
-    "Elementwise $\\log C(\\ell) = \\log(\\ell / \\tanh(\\ell/2))$ of the continuous Bernoulli, stable near $\\ell = 0$."
-    a = logits.abs()
-    small = a < 1e-2
-    safe = torch.where(small, torch.ones_like(a), a)
-    return torch.where(small, math.log(2.0) + a.pow(2) / 12, safe.log() - torch.tanh(safe / 2).log())
-
-def continuous_bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
-    "Per-example continuous-Bernoulli log density of `x` in [0, 1] given `logits`, summed over the last dim."
-    return bernoulli_log_likelihood(logits, x) + continuous_bernoulli_log_norm(logits).sum(-1)
-
-LIKELIHOODS = {'bernoulli': bernoulli_log_likelihood, 'continuous-bernoulli': continuous_bernoulli_log_likelihood}
 
 # %% ../nbs/03_elbo.ipynb #06a2786d
 class ELBO(NamedTuple):
@@ -46,7 +22,8 @@ class ELBO(NamedTuple):
     log_lik: torch.Tensor
     kl: torch.Tensor
 
-def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator=None, eps=None) -> ELBO:
+def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', generator:torch.Generator|None=None,
+         eps:torch.Tensor|None=None) -> ELBO:
     "Per-example (β-)ELBO of `model` on images `x` (uint8 or [0, 1]) with one reparameterized sample: `ELBO(elbo, log_lik, kl)`."
     x = model.flat_input(x)
     logits, mu, logvar = model(x, generator, eps)
@@ -58,16 +35,41 @@ def elbo_loss(model, # a `VAE`
               x:torch.Tensor, # images, uint8 or floats in [0, 1]
               beta:float=1.0, # weight of the KL term (β-VAE)
               likelihood:str='bernoulli', # a key of `LIKELIHOODS`
-              generator=None, # draws the reparameterization noise
-              eps=None, # the noise itself, instead of drawing it
+              generator:torch.Generator|None=None, # draws the reparameterization noise
+              eps:torch.Tensor|None=None, # the noise itself, instead of drawing it
              ):
     "`(loss, parts)`: the batch mean of −ELBO in nats per image (a positive loss), and the per-example `ELBO` parts."
     parts = elbo(model, x, beta, likelihood, generator, eps)
     return -parts.elbo.mean(), parts
 
+# %% ../nbs/03_elbo.ipynb #6d019e59
+def kl_divergence(mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
+    "Per-example KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the last dim."
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+# %% ../nbs/03_elbo.ipynb #b4b8d752
+def bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "Per-example Σᵢ [xᵢ ℓᵢ − softplus(ℓᵢ)]: log p(x | logits) in nats, summed over the last dim."
+    return (x * logits - F.softplus(logits)).sum(-1)
+
+# %% ../nbs/03_elbo.ipynb #8ada842e
+def continuous_bernoulli_log_norm(logits:torch.Tensor) -> torch.Tensor:
+    "Elementwise log C(ℓ) = log(ℓ / tanh(ℓ/2)) of the continuous Bernoulli, stable near ℓ = 0."
+    a = logits.abs()
+    small = a < 1e-2
+    safe = torch.where(small, torch.ones_like(a), a)
+    return torch.where(small, math.log(2.0) + a.pow(2) / 12, safe.log() - torch.tanh(safe / 2).log())
+
+def continuous_bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "Per-example continuous-Bernoulli log density of `x` in [0, 1] given `logits`, summed over the last dim."
+    return bernoulli_log_likelihood(logits, x) + continuous_bernoulli_log_norm(logits).sum(-1)
+
+LIKELIHOODS = {'bernoulli': bernoulli_log_likelihood, 'continuous-bernoulli': continuous_bernoulli_log_likelihood}
+
 # %% ../nbs/03_elbo.ipynb #b5907548
-def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, mu_logvar=None, eps=None) -> torch.Tensor:
-    "Importance log-weights $\\log p(x, z_i) - \\log q(z_i \\mid x)$, shape `[k, N]`, for `k` samples per image (noise `eps` `[k, N, d]` if given)."
+def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator:torch.Generator|None=None,
+                mu_logvar:tuple[torch.Tensor, torch.Tensor]|None=None, eps:torch.Tensor|None=None) -> torch.Tensor:
+    "Importance log-weights log p(x, zᵢ) − log q(zᵢ | x), shape `[k, N]`, for `k` samples per image (noise `eps` `[k, N, d]` if given)."
     x = model.flat_input(x)
     mu, logvar = model.encode(x) if mu_logvar is None else mu_logvar
     if eps is None: eps = noise((k,) + mu.shape, mu, generator)
@@ -76,15 +78,16 @@ def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', genera
     log_px = LIKELIHOODS[likelihood](logits, x)                               # [k, N]
     return log_px - 0.5 * (z.pow(2) - eps.pow(2) - logvar).sum(-1)
 
-def iwae_bound(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator=None, eps=None) -> torch.Tensor:
-    "Per-example importance-weighted bound $\\mathcal L_k$ (one draw), differentiable: the IWAE objective."
+def iwae_bound(model, x:torch.Tensor, k:int, likelihood:str='bernoulli', generator:torch.Generator|None=None,
+               eps:torch.Tensor|None=None) -> torch.Tensor:
+    "Per-example importance-weighted bound L_k (one draw), differentiable: the IWAE objective."
     return torch.logsumexp(log_weights(model, x, k, likelihood, generator, eps=eps), 0) - math.log(k)
 
 # %% ../nbs/03_elbo.ipynb #8448258e
 @torch.inference_mode()
-def log_likelihood(model, x:torch.Tensor, k:int=5000, likelihood:str='bernoulli', generator=None,
+def log_likelihood(model, x:torch.Tensor, k:int=5000, likelihood:str='bernoulli', generator:torch.Generator|None=None,
                    batch_size:int=100, max_rows:int=2**11) -> torch.Tensor:
-    "Per-example importance-weighted estimate of $\\log p(x)$ with `k` samples, computed in bounded-memory chunks."
+    "Per-example importance-weighted estimate of log p(x) with `k` samples, computed in bounded-memory chunks."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
     x = model.flat_input(x)
     out = []

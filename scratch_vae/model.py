@@ -64,7 +64,7 @@ def flat_input(self:VAE, x:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/02_model.ipynb #807c4fdf
 @patch
 def encode(self:VAE, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(μ, log σ²) of $q(z \\mid x)$ for images `x` (uint8 or [0, 1] floats, `[N, 784]` or `[N, 28, 28]`)."
+    "(μ, log σ²) of q(z | x) for images `x` (uint8 or [0, 1] floats, `[N, 784]` or `[N, 28, 28]`)."
     h = self.encoder(self.flat_input(x))
     return self.mu(h), self.logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
@@ -75,14 +75,14 @@ def noise(shape, like:torch.Tensor, generator:torch.Generator|None=None) -> torc
 
 @patch
 def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None, eps:torch.Tensor|None=None) -> torch.Tensor:
-    "$z = \\mu + \\exp(\\frac12\\log\\sigma^2)\\,\\varepsilon$ with $\\varepsilon \\sim \\mathcal N(0, I)$ (drawn from `generator` unless `eps` is given)."
+    "z = μ + exp(½ log σ²) · ε with ε ~ N(0, I) (drawn from `generator` unless `eps` is given)."
     if eps is None: eps = noise(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
 # %% ../nbs/02_model.ipynb #d9bc604e
 @patch
 def decode(self:VAE, z:torch.Tensor) -> torch.Tensor:
-    "Logits of $p(x \\mid z)$, shape `[N, input_dim]`."
+    "Logits of p(x | z), shape `[N, input_dim]`."
     return self.decoder(z)
 
 @patch
@@ -94,7 +94,8 @@ def forward(self:VAE, x:torch.Tensor, generator:torch.Generator|None=None, eps:t
 # %% ../nbs/02_model.ipynb #f85e0336
 @patch
 @torch.no_grad()
-def reconstruct(self:VAE, x:torch.Tensor, sample:bool=False, generator=None) -> torch.Tensor:
+def reconstruct(self:VAE, x:torch.Tensor, sample:bool=False,
+                generator:torch.Generator|None=None) -> torch.Tensor:
     "Pixel probabilities decoded from μ (or from a sample of z if `sample`), shaped like `x`."
     mu, logvar = self.encode(x)
     z = self.reparameterize(mu, logvar, generator) if sample else mu
@@ -103,7 +104,7 @@ def reconstruct(self:VAE, x:torch.Tensor, sample:bool=False, generator=None) -> 
 @patch
 @torch.no_grad()
 def sample(self:VAE, n:int, generator:torch.Generator|None=None) -> torch.Tensor:
-    "`n` images in [0, 1], shape `[n, input_dim]`, decoded from $z \\sim \\mathcal N(0, I)$."
+    "`n` images in [0, 1], shape `[n, input_dim]`, decoded from z ~ N(0, I)."
     p = next(self.parameters())
     z = noise((n, self.latent_dim), p, generator)
     return torch.sigmoid(self.decode(z))

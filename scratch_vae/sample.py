@@ -62,7 +62,7 @@ def reconstruction_figure(model, images, n:int=10, title:str='') -> Figure:
 # %% ../nbs/05_sample.ipynb #af71e841
 @torch.no_grad()
 def sample_figure(model, n:int=64, seed:int=0, nrow:int=8, title:str='') -> Figure:
-    "`n` decoded samples $z \\sim \\mathcal N(0, I)$, seeded."
+    "`n` decoded samples of z ~ N(0, I), seeded."
     dev = next(model.parameters()).device
     x = model.sample(n, torch.Generator(device=dev).manual_seed(seed)).cpu()
     fig = Figure(figsize=(nrow * 0.75, -(-n // nrow) * 0.75 + 0.4), layout='constrained')

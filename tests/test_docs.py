@@ -11,8 +11,8 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_file
          '03a_checkpoint': 'Checkpoints and weight files', '03b_config': 'The config', '04_train': 'Training',
          '05_sample': 'Sampling and pictures', '05a_cli': 'The command line', '00c_progress': 'Progress', '05c_main': 'python -m scratch_vae',
          '05d_package': 'import scratch_vae', '05b_explorer': 'Latent explorer', '04a_replicas': 'Several seeds at once',
-         '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files'}
-MIN_IMAGES = {'index': 12, '00b_data': 2, '05_sample': 7}
+         '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files', '08_results': 'Results'}
+MIN_IMAGES = {'index': 2, '08_results': 10, '00b_data': 2, '05_sample': 7}
 SECTIONS = ['The VAE', 'Engineering']
 
 

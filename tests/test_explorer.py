@@ -106,6 +106,31 @@ def test_drag_and_slider_draw_the_python_picture(explorer, model, artifacts):
     assert not ex.errors, ex.errors
 
 
+def test_posterior_and_its_ellipse(explorer, model):
+    "`posterior(i)` is Python's (μ, σ) of the i-th test image in file order; the page draws the selected image's ellipse."
+    from scratch_vae.data import load_mnist
+    ex = explorer
+    x, _ = load_mnist('test', download=False)
+    with torch.no_grad(): mu, logvar = model.encode(x)
+    want = torch.cat([mu, (0.5 * logvar).exp()], 1).numpy()
+    idx = [0, 1, 17, 4321, 9999]
+    got = np.array(ex.page.evaluate('ix => ix.map(i => scratchVAE.posterior(i))', idx), dtype=np.float64)
+    assert np.abs(got - want[idx]).max() <= 1e-5, np.abs(got - want[idx]).max()
+    bad = ex.page.evaluate('() => { try { scratchVAE.posterior(10000); return null } catch (e) { return e.message } }')
+    assert bad and 'integer from 0 to 9999' in bad, bad
+    i = int(np.argmax(want[:, 2] * (np.abs(want[:, :2]) < 4).all(1)))    # the widest posterior on the plane
+    assert ex.page.evaluate(f'scratchVAE.select({i})') == pytest.approx(want[i].tolist(), abs=1e-5)
+    assert ex.page.evaluate('scratchVAE.selected()') == i
+    assert f'test image {i}' in ex.page.locator('.sv-readout').inner_text()
+    box, dpr = ex.page.locator('.sv-plane').bounding_box(), ex.page.evaluate('window.devicePixelRatio')
+    side = box['width'] - 38                                             # the plot inside the tick-label margins
+    to_px = lambda z1, z2: [round((30 + (z1 + 5) / 10 * side) * dpr), round((8 + (5 - z2) / 10 * side) * dpr)]
+    js = '([x, y]) => Array.from(document.querySelector(".sv-plane").getContext("2d").getImageData(x, y, 1, 1).data)'
+    colour = ex.page.evaluate(js, to_px(want[i, 0] + want[i, 2], want[i, 1]))
+    assert max(colour[:3]) - min(colour[:3]) > 60, colour             # the ellipse's edge, in its digit's colour
+    assert not ex.errors, ex.errors
+
+
 def test_no_request_leaves_the_site(explorer):
     ex = explorer
     ex.drag((0.2, 0.8), (0.7, 0.3))

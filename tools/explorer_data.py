@@ -1,8 +1,8 @@
 """The data of the latent explorer page (nbs/05b_explorer.ipynb), exported from the shipped 2-D model.
 
 `explorer_data()` checks `weights/mnist-latent2/model.safetensors` against `weights/SHA256SUMS`, reads the decoder's
-tensors from that file in the order `load_model` builds the decoder, and encodes the MNIST test set to its posterior
-means. `explorer_script()` is all of it as a script that sets `window.SCRATCH_VAE_EXPLORER` (a script, not
+tensors from that file in the order `load_model` builds the decoder, and encodes the MNIST test set to its posteriors
+(means μ and standard deviations σ, in file order). `explorer_script()` is all of it as a script that sets `window.SCRATCH_VAE_EXPLORER` (a script, not
 JSON: a page opened from `file://` may load scripts but not fetch() files). Tensors travel as base64 of little-endian
 float32 bytes, so the browser multiplies by exactly the numbers Python does.
 
@@ -39,12 +39,11 @@ def decoder_layers(model, tensors: dict) -> list[dict]:
 
 
 def explorer_data(name: str = NAME, data_root=None) -> dict:
-    "Decoder layers, posterior means and labels of the test set, for the page's script."
+    "Decoder layers, posterior means, standard deviations and labels of the test set, for the page's script."
     import torch
     from safetensors.numpy import load_file
     from scratch_vae.checkpoint import CheckpointError, load_model_and_meta, pretrained
     from scratch_vae.data import candidate_dirs, find_split, load_mnist
-    from scratch_vae.sample import encode_means
     try: path = pretrained(name)          # refuses a file whose SHA-256 differs from weights/SHA256SUMS
     except CheckpointError as e: raise ExplorerError(str(e)) from None
     model, meta = load_model_and_meta(path)
@@ -55,12 +54,15 @@ def explorer_data(name: str = NAME, data_root=None) -> dict:
         raise ExplorerError(f"the MNIST test set is missing (t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in none of "
                             f"{where}): python -c \"from scratch_vae.data import load_mnist; load_mnist('test', root='data')\"")
     x, y = load_mnist('test', 'mnist', data_root, download=False)
-    with torch.no_grad(): mu = encode_means(model, x).numpy()
+    with torch.no_grad():
+        parts = [model.encode(xb) for xb in x.split(1000)]
+        mu = torch.cat([m for m, _ in parts]).numpy()
+        sd = torch.cat([(0.5 * lv).exp() for _, lv in parts]).numpy()
     layers = decoder_layers(model, load_file(str(path)))
     return {'model': f'pretrained:{name}', 'sha256': hashlib.sha256(path.read_bytes()).hexdigest(),
             'layers': [{'in': int(l['weight'].shape[1]), 'out': int(l['weight'].shape[0]), 'activation': l['activation'],
                         'weight': _b64(l['weight'], np.float32), 'bias': _b64(l['bias'], np.float32)} for l in layers],
-            'n': int(len(mu)), 'means': _b64(mu, np.float32), 'labels': _b64(y.numpy(), np.uint8)}
+            'n': int(len(mu)), 'means': _b64(mu, np.float32), 'sigmas': _b64(sd, np.float32), 'labels': _b64(y.numpy(), np.uint8)}
 
 
 def explorer_script(name: str = NAME, data_root=None) -> str:

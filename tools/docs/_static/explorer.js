@@ -5,7 +5,11 @@
 
    window.scratchVAE.decode([z1, z2])  -> 784 pixel probabilities, row-major 28x28 (an Array of numbers)
    window.scratchVAE.setLatent(z1, z2) -> moves the marker, the sliders and the picture (clamped to the plane)
-   window.scratchVAE.getLatent()       -> [z1, z2] the picture shows                                          */
+   window.scratchVAE.getLatent()       -> [z1, z2] the picture shows
+   window.scratchVAE.posterior(i)      -> [mu1, mu2, sigma1, sigma2] of q(z | x) for the i-th test image (file order)
+   window.scratchVAE.select(i)         -> moves the marker to the i-th test image's mean; returns its posterior
+   window.scratchVAE.selected()        -> the index of the selected test image: the one nearest the marker,
+                                          whose posterior the plane draws as an ellipse (mu +- sigma)         */
 (function () {
   'use strict';
   var D = window.SCRATCH_VAE_EXPLORER;
@@ -65,13 +69,23 @@
 
   // ---- the test set's posterior means ----
   var N = D ? D.n : 0, means = D ? floats(D.means) : new Float32Array(0), labels = D ? bytes(D.labels) : new Uint8Array(0);
+  var sigmas = D && D.sigmas ? floats(D.sigmas) : new Float32Array(2 * N);
+  function index(i) {
+    if (!(Number.isInteger(i) && i >= 0 && i < N))
+      throw new RangeError('scratchVAE: a test image index is an integer from 0 to ' + (N - 1) + '; got ' + JSON.stringify(i));
+    return i;
+  }
+  function posterior(i) {
+    i = index(i);
+    return [means[2 * i], means[2 * i + 1], sigmas[2 * i], sigmas[2 * i + 1]];
+  }
   function nearest(z1, z2) {
     var best = -1, bd = Infinity;
     for (var i = 0; i < N; i++) {
       var a = means[2 * i] - z1, b = means[2 * i + 1] - z2, d = a * a + b * b;
       if (d < bd) { bd = d; best = i; }
     }
-    return { label: labels[best], dist: Math.sqrt(bd) };
+    return { index: best, label: labels[best], dist: Math.sqrt(bd) };
   }
   function centre(digit) {                              // median of the digit's posterior means, per coordinate
     var a = [], b = [];
@@ -81,7 +95,7 @@
   }
 
   // ---- the widget ----
-  var state = { z: [0, 0], widgets: [] };
+  var state = { z: [0, 0], widgets: [], sel: -1 };
 
   function el(tag, attrs, parent) {
     var e = document.createElement(tag);
@@ -189,6 +203,12 @@
     c.lineWidth = 3; c.strokeStyle = '#fff'; c.stroke();
     c.lineWidth = 1.5; c.strokeStyle = '#111'; c.stroke();
     c.beginPath(); c.arc(p[0], p[1], 1.8, 0, 2 * Math.PI); c.fillStyle = '#111'; c.fill();
+    if (state.sel >= 0) {                               // the selected test image's posterior: mu +- sigma
+      var q = posterior(state.sel), m = toPx(g, q[0], q[1]), s = g.side / (HI - LO);
+      c.beginPath(); c.ellipse(m[0], m[1], Math.max(1, q[2] * s), Math.max(1, q[3] * s), 0, 0, 2 * Math.PI);
+      c.lineWidth = 2; c.strokeStyle = COLORS[labels[state.sel]]; c.stroke();
+      c.fillStyle = COLORS[labels[state.sel]]; c.globalAlpha = 0.25; c.fill(); c.globalAlpha = 1;
+    }
   }
 
   function wirePlane(w) {
@@ -223,15 +243,20 @@
     w.readout.innerHTML = '';
     w.readout.appendChild(document.createTextNode('nearest test digit: '));
     el('b', { style: 'color:' + COLORS[near.label], text: String(near.label) }, w.readout);
-    w.readout.appendChild(document.createTextNode(' (' + near.dist.toFixed(2) + ' away)'));
+    var q = posterior(near.index);
+    w.readout.appendChild(document.createTextNode(' (test image ' + near.index + ', ' + near.dist.toFixed(2) + ' away; its q(z | x): '
+      + '\u03bc = (' + fmt(q[0]).trim() + ', ' + fmt(q[1]).trim() + '), \u03c3 = (' + q[2].toFixed(3) + ', ' + q[3].toFixed(3) + '), the ellipse)'));
     draw(w);
   }
+
+  function redraw() { state.widgets.forEach(draw); }
 
   function setLatent(z1, z2) {
     z1 = Number(z1); z2 = Number(z2);
     if (!isFinite(z1) || !isFinite(z2)) throw new TypeError('scratchVAE.setLatent expects two finite numbers, got ' + z1 + ', ' + z2);
     state.z = [Math.min(HI, Math.max(LO, z1)), Math.min(HI, Math.max(LO, z2))];
     var probs = decode(state.z), near = nearest(state.z[0], state.z[1]);
+    state.sel = near.index;
     state.widgets.forEach(function (w) { show(w, probs, near); });
     return state.z.slice();
   }
@@ -239,6 +264,9 @@
   window.scratchVAE = {
     decode: decode, setLatent: setLatent,
     getLatent: function () { return state.z.slice(); },
+    posterior: posterior,
+    select: function (i) { var q = posterior(i); setLatent(q[0], q[1]); state.sel = i; redraw(); return q; },
+    selected: function () { return state.sel; },
     model: D ? D.model : null, sha256: D ? D.sha256 : null, nPoints: N, range: [LO, HI]
   };
 
