@@ -14,6 +14,7 @@ from pathlib import Path
 from scratch_vae.data import load_mnist
 from scratch_vae.checkpoint import load_model_and_meta, read_history
 from scratch_vae.evaluate import evaluate
+from scratch_vae.spec import DataSpec
 
 PAPER = {'VAE (k = 1)': 86.76, 'IWAE (k = 5)': 85.54, 'IWAE (k = 50)': 84.78}
 
@@ -39,11 +40,11 @@ def main():
         curve = {}
         for p in sorted(d.glob('stage-*.safetensors')):
             m, meta = load_model_and_meta(p)
-            curve[meta['epoch']] = evaluate(m, x[:a.curve_images], a.curve_k, 'dynamic', seed=0)['nll']
+            curve[meta['epoch']] = evaluate(m, x[:a.curve_images], a.curve_k, DataSpec.of(meta).binarize, seed=0)['nll']
         m, meta = load_model_and_meta(d/'checkpoint.safetensors')
         t = time.perf_counter()
         ev, source = done_evaluation(d, meta['epoch'], a), 'evaluation.json'
-        if ev is None: ev, source = evaluate(m, x[:a.images], a.k, 'dynamic', seed=0), 'bench/burda.py'
+        if ev is None: ev, source = evaluate(m, x[:a.images], a.k, DataSpec.of(meta).binarize, seed=0), 'bench/burda.py'
         seed = meta['config']['seed']
         res['runs'][str(d)] = dict(seed=seed, epochs=meta['epoch'], nll=ev['nll'], nll_sem=ev['nll_sem'], elbo=ev['elbo'], nll_from=source,
                                    train_seconds=round(sum(h['seconds'] for h in hist), 1), eval_seconds=round(time.perf_counter() - t, 1),
@@ -62,7 +63,7 @@ def done_evaluation(d, epoch, a):
     if not (f.exists() and w.exists()): return None
     ev = json.loads(f.read_text())
     same = (ev.get('k'), ev.get('n_images'), ev.get('binarize'), ev.get('weights', {}).get('sha256')) == \
-           (a.k, a.images, 'dynamic', hashlib.sha256(w.read_bytes()).hexdigest())
+           (a.k, a.images, DataSpec.of(load_model_and_meta(w)[1]).binarize, hashlib.sha256(w.read_bytes()).hexdigest())
     return ev if same and load_model_and_meta(w)[1].get('epochs') == epoch else None
 
 

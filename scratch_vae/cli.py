@@ -11,7 +11,7 @@ from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable
 from .config import TrainConfig, setting, resume_config, pick_device, check_device, DATA_HELP
 from .progress import say
-from .spec import DATASET_NAMES
+from .spec import DATASET_NAMES, DataSpec
 
 # %% auto #0
 __all__ = ['PARSERS', 'COMMANDS', 'int_list', 'plain', 'config_parser', 'train_parser', 'train_config', 'first_rank', 'train_cmd',
@@ -178,8 +178,8 @@ def evaluate_cmd(**flags) -> dict:
     if a.limit: x = x[:a.limit]
     if is_main(): say(f"Evaluating {len(x):,} test images: the ELBO, then the NLL with k={a.k} importance samples per image, "
                       f"in {math.ceil(len(x) / a.batch_size)} batches")
-    setting_of = lambda k, d: meta.get(k, meta.get('config', {}).get(k, d))
-    res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
+    spec = DataSpec.of(meta)                              # what the model was trained on, as its file records it
+    res = evaluate(model, x, a.k, spec.binarize, spec.likelihood, a.seed, a.batch_size, quiet=False)
     res.update(dataset=a.dataset, weights=meta['source'])
     why = {k: 'a standard error needs at least two images' if k == 'nll_sem' and res['n_images'] < 2 else 'not a finite number'
            for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}

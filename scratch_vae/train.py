@@ -102,8 +102,8 @@ def stage_path(out, epochs_done:int) -> Path:
 def save_final(run:Run):
     "Write `run`'s final weights, `model.safetensors`, with what they were trained on and their last test numbers."
     cfg = run.cfg
-    save_model(run.model, run.out/'model.safetensors', dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood,
-               epochs=len(run.history), final_test=run.history[-1]['test'] if run.history else None)
+    save_model(run.model, run.out/'model.safetensors', **cfg.data_spec().fields(), epochs=len(run.history),
+               final_test=run.history[-1]['test'] if run.history else None)
 
 # %% ../nbs/04_train.ipynb #d1e0f4f3
 def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +274,7 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
     write_history(run.out/'history.jsonl', run.history)
     if is_stage_end(cfg, epoch + 1):     # kept before the checkpoint moves past it: the NLL-vs-epoch curve's points
         save_model(run.model, stage_path(run.out, epoch + 1), epoch=epoch + 1,   # and what it was trained on, as save_final
-                   dataset=cfg.dataset, binarize=cfg.binarize, likelihood=cfg.likelihood)
+                   **cfg.data_spec().fields())
     checkpoint_run(run, epoch + 1)
 
 # %% ../nbs/04_train.ipynb #afb32882

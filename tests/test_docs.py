@@ -13,7 +13,7 @@ PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_file
          '05d_package': 'import scratch_vae', '05b_explorer': 'Latent explorer', '04a_replicas': 'Several seeds at once',
          '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files', '08_results': 'Results'}
 MIN_IMAGES = {'index': 2, '08_results': 10, '00b_data': 2, '05_sample': 7}
-SECTIONS = ['The VAE', 'Engineering']
+SECTIONS = ['The VAE', 'Deeper', 'Engineering']
 
 
 class Page(HTMLParser):
@@ -68,7 +68,7 @@ def test_api_reference_and_search(site):
 
 def test_sidebar_lists_every_notebook_once():
     """nbs/sidebar.yml (Quarto's navigation, and the Sphinx toctrees') holds every notebook once: the home page, then the
-    sections 'The VAE' and 'Engineering', each in notebook order."""
+    sections 'The VAE', 'Deeper' and 'Engineering', each in notebook order."""
     from build_docs import sidebar
     from nbtools import notebooks
     groups = sidebar()
@@ -79,8 +79,10 @@ def test_sidebar_lists_every_notebook_once():
     assert set(listed) == set(on_disk), (f"nbs/sidebar.yml lists {sorted(set(listed) - set(on_disk))}, which nbs/ lacks, "
                                          f"and misses {sorted(set(on_disk) - set(listed))}")
     for section, pages in groups: assert pages == sorted(pages), f"{section}: not in notebook order: {pages}"
-    vae = dict(groups)['The VAE']
-    assert vae[:6] == ['00_idx', '01_layers', '02_model', '03_elbo', '03c_backprop', '03e_evaluate'], vae
+    vae = dict(groups)['The VAE']          # the card's six chapters in order, then the explorer, the diagnostics, results
+    assert vae == ['00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample', '05b_explorer',
+                   '06_diagnostics', '08_results'], vae
+    assert dict(groups)['Deeper'][:2] == ['03c_backprop', '03e_evaluate']
 
 
 def test_navigation_follows_the_sidebar(site):
