@@ -1,9 +1,18 @@
-"""Shared pytest set-up: the repo layout, the real data the tests need, and the `--slow` switch."""
-import os, sys, subprocess
+"""Shared pytest set-up: the repo layout, the real data the tests need, the `--slow` switch, and a session that
+leaves nothing behind: every temporary file, ours and our subprocesses' (torchrun, Jupyter, Chromium), goes under one
+folder of the clone, removed when the session ends."""
+import os, shutil, sys, subprocess, tempfile
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ROOT/'.pytest-scratch'                 # gitignored; pytest's tmp_path, $TMPDIR, Jupyter's and Chromium's homes
+HOME_TRACES = [Path.home()/p for p in ('.jupyter', '.local/share/jupyter/runtime', '.cache/chromium-headless')]
+for var, sub in [('TMPDIR', 'tmp'), ('JUPYTER_CONFIG_DIR', 'jupyter'), ('JUPYTER_RUNTIME_DIR', 'jupyter-runtime'),
+                 ('JUPYTER_DATA_DIR', 'jupyter-data'), ('XDG_CACHE_HOME', 'cache'), ('XDG_CONFIG_HOME', 'config'),
+                 ('IPYTHONDIR', 'ipython'), ('MPLCONFIGDIR', 'matplotlib')]:
+    os.environ[var] = str(SCRATCH/sub); (SCRATCH/sub).mkdir(parents=True, exist_ok=True)
+tempfile.tempdir = None                           # re-read $TMPDIR
 sys.path.insert(0, str(ROOT/'tools'))      # tools/nbtools.py: the notebook list and directives
 DATA = ROOT/'data'
 FASHION = Path('/usr/share/datasets')     # Debian's dataset-fashion-mnist: <root>/fashion-mnist/ (an explicit --data is used alone)
@@ -17,6 +26,21 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long-running; only with --slow')
+    if not config.option.basetemp: config.option.basetemp = str(SCRATCH/'pytest')
+    config._home_traces_before = {p for p in HOME_TRACES if p.exists()}
+
+
+def pytest_unconfigure(config):
+    "Remove the session's scratch folder: pytest's temporary folders and every subprocess's temporary files."
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    "A session that passed but left a trace in $HOME (Jupyter's runtime, Chromium's cache) fails."
+    new = [p for p in HOME_TRACES if p.exists() and p not in getattr(session.config, '_home_traces_before', set())]
+    if new and exitstatus == 0:
+        print(f"\nERROR: the test session left {', '.join(map(str, new))} behind", file=sys.stderr)
+        session.exitstatus = 1
 
 
 def pytest_collection_modifyitems(config, items):
