@@ -28,8 +28,9 @@ from scratch_vae.data import load_mnist, Batches
 from scratch_vae.model import VAE
 from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
-import scratch_vae.train as T
-from scratch_vae.train import fit, Run, train_step, make_optimizer
+import scratch_vae.run as R
+from scratch_vae.run import fit
+from scratch_vae.train import Run, train_step, make_optimizer
 from scratch_vae.data import fixed_batches
 from scratch_vae.evaluate import mean_elbo
 
@@ -314,14 +315,14 @@ def main():
           f"per epoch = {res['gemm']['floor_epoch_s']:.2f} s", flush=True)
 
     # 2. our training loop: the real fit(), default config
-    extras, real_end = [], T.end_epoch
+    extras, real_end = [], R.end_epoch
     def timed_end(*args, **kw):                         # the per-epoch extras: test ELBO, history, checkpoint
         t0 = time.perf_counter(); real_end(*args, **kw); extras.append(time.perf_counter() - t0)
-    T.end_epoch = timed_end
+    R.end_epoch = timed_end
     try:
         with tempfile.TemporaryDirectory() as d:
             r = fit(TrainConfig(dataset=a.dataset, data=a.data, out=d, epochs=a.epochs), quiet=True, log=lambda s: None)
-    finally: T.end_epoch = real_end
+    finally: R.end_epoch = real_end
     secs = [h['seconds'] for h in r['history']]
     best = min(secs)
     res['train'] = dict(epoch_s=best, epochs_s=secs, images_per_s=n / best, ratio_to_floor=best / res['gemm']['floor_epoch_s'],

@@ -12,7 +12,8 @@ Prints a table, writes JSON and a picture of the curves.  Usage: python bench/bu
 import argparse, hashlib, json, statistics, time
 from pathlib import Path
 from scratch_vae.data import load_mnist
-from scratch_vae.checkpoint import load_model_and_meta, read_history
+from scratch_vae.weights import load_model_and_meta
+from scratch_vae.rundir import read_history
 from scratch_vae.evaluate import evaluate
 from scratch_vae.spec import DataSpec
 

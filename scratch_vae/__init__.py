@@ -22,12 +22,12 @@ The names (each documented in its chapter of the book, nbs/ or the docs site):
     load_mnist   MNIST or Fashion-MNIST from the IDX files                         (00_idx, 00b_data)
     fit          train per a TrainConfig, writing a run directory                  (04_train)
     TrainConfig  every setting of a run; each is a scratch_vae_train flag          (03b_config)
-    load_model   a run directory, weights file or pretrained:NAME                  (03a_checkpoint)
+    load_model   a run directory, weights file or pretrained:NAME                  (03g_weights)
 
 Commands: scratch_vae_train, scratch_vae_evaluate, scratch_vae_sample, scratch_vae_reconstruct
 (or python -m scratch_vae COMMAND); each has --help.
 """
-_MAIN_NAMES = dict(VAE='model', load_model='checkpoint', load_mnist='data', elbo_loss='elbo', fit='train',
+_MAIN_NAMES = dict(VAE='model', load_model='weights', load_mnist='data', elbo_loss='elbo', fit='train',
                    TrainConfig='config', elbo=None)
 _all_ = ['VAE', 'load_model', 'load_mnist', 'elbo', 'elbo_loss', 'fit', 'TrainConfig']
 

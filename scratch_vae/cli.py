@@ -67,7 +67,8 @@ def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
         try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
         except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
     if not resume: return TrainConfig(**given)             # checked here, before PyTorch loads
-    from scratch_vae.checkpoint import read_layout, checkpoint_path
+    from scratch_vae.tensorfile import read_layout
+    from scratch_vae.rundir import checkpoint_path
     ckpt = checkpoint_path(run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
     if ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
     return TrainConfig(**given)
@@ -78,7 +79,7 @@ def first_rank() -> bool:
     return os.environ.get('RANK', '0') == '0'
 
 def _save_loss_curve(cfg:TrainConfig):
-    from scratch_vae.checkpoint import read_history
+    from scratch_vae.rundir import read_history
     from scratch_vae.sample import save_figure, loss_curve_figure
     history = read_history(Path(cfg.out)/'history.jsonl')
     if history: say(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
@@ -94,7 +95,7 @@ def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:l
         for r in runs: _save_loss_curve(TrainConfig(**{**dataclasses.asdict(cfg), 'out': str(r['out'])}))
         return runs
     cfg = train_config(given, resume)
-    from scratch_vae.train import fit
+    from scratch_vae.run import fit
     def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
         from scratch_vae.sample import save_pictures
         try:
@@ -143,7 +144,7 @@ class ModelArgs:
 
     def model_and_meta(self):
         "The model (from `--weights`, else `--out`) and its metadata, `source` (path and SHA-256) added; nothing is written."
-        from scratch_vae.checkpoint import load_model_and_meta, resolve_weights
+        from scratch_vae.weights import load_model_and_meta, resolve_weights
         path = resolve_weights(self.weights or self.out)
         model, meta = load_model_and_meta(path, pick_device(self.device))
         return model, meta | dict(source=dict(path=record_path(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))

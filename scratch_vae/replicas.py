@@ -14,7 +14,8 @@ from .backprop import nll_grad, kl_grads, _ACTIVATION, _DERIVATIVE, _layers
 from .config import TrainConfig, pick_device, lr_at, check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
-from .train import (Run, prepare_run, open_run, end_epoch, checkpoint_run, save_final, make_optimizer, grad_norm, _StopOnSignal,
+from .run import prepare_run, open_run, end_epoch, checkpoint_run, save_final, StopOnSignal
+from .train import (Run, make_optimizer, grad_norm,
                                NonFiniteLoss, TrainingInterrupted)
 
 # %% auto #0
@@ -145,7 +146,7 @@ def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:
         params = stacked(runs)
         opt = make_optimizer(torch.nn.ParameterList(params), cfg.lr, cfg.adam_eps)
         stack_state(runs, opt)
-        with _StopOnSignal() as stop:
+        with StopOnSignal() as stop:
             for epoch in range(runs[0].epoch, cfg.epochs): replica_epoch(runs, params, opt, epoch, stop, log)
         for r in runs: save_final(r)
     finally:

@@ -116,7 +116,7 @@ def test_import_scratch_vae_offers_the_main_names_lazily():
     r = run([sys.executable, '-c', """
 import sys, scratch_vae
 print('torch' in sys.modules)
-names = ['VAE', 'load_model', 'load_mnist', 'elbo_loss', 'fit', 'TrainConfig']
+names = ['VAE', 'load_model', 'load_mnist', 'elbo', 'elbo_loss', 'fit', 'TrainConfig']
 print(all(n in dir(scratch_vae) for n in names), sorted(scratch_vae.__all__) == sorted(names))
 from scratch_vae import *
 import scratch_vae.checkpoint as C, scratch_vae.train as T

@@ -42,7 +42,7 @@ def explorer_data(name: str = NAME, data_root=None) -> dict:
     "Decoder layers, posterior means, standard deviations and labels of the test set, for the page's script."
     import torch
     from safetensors.numpy import load_file
-    from scratch_vae.checkpoint import CheckpointError, load_model_and_meta, pretrained
+    from scratch_vae.weights import CheckpointError, load_model_and_meta, pretrained
     from scratch_vae.data import candidate_dirs, find_split, load_mnist
     try: path = pretrained(name)          # refuses a file whose SHA-256 differs from weights/SHA256SUMS
     except CheckpointError as e: raise ExplorerError(str(e)) from None
