@@ -142,14 +142,16 @@ class EvaluateArgs(ModelArgs):
     limit: int|None = setting(None, "evaluate only the first N test images")
     batch_size: int = setting(100, "images per chunk")
     seed: int = setting(0, "seed of the importance samples (and of a binarized test set)")
-    method: str = setting('iw', "iw: the ELBO and the importance-weighted NLL; ais: those and an annealed importance "
-                                "sampling estimate of log p(x) (03f_bounds)")
+    method: str = setting('iw', "iw: the ELBO and the importance-weighted NLL; ais: those, and an "
+                                "annealed importance sampling estimate of log p(x) (03f_bounds)")
     steps: int = setting(1000, "AIS annealing steps (with --method ais)")
     chains: int = setting(4, "AIS chains per image (with --method ais)")
     def __post_init__(self):
         super().__post_init__()
-        if self.method not in ('iw', 'ais'): raise ValueError(f"--method must be iw or ais, got {self.method!r}")
-        if self.steps < 1 or self.chains < 1: raise ValueError("--steps and --chains must be positive")
+        if self.method not in ('iw', 'ais'):
+            raise ValueError(f"--method must be iw or ais, got {self.method!r}")
+        if min(self.steps, self.chains) < 1:
+            raise ValueError("--steps and --chains must be positive")
         if self.k < 1: raise ValueError(f"--k must be at least 1, got {self.k}")
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1): raise ValueError("--batch-size and --limit must be positive")
 
@@ -170,9 +172,10 @@ def evaluate_cmd(**flags) -> dict:
     res = evaluate(model, x, a.k, setting_of('binarize', 'none'), setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
     if a.method == 'ais':
         from scratch_vae.bounds import evaluate_ais
-        if is_main(): say(f"AIS: {a.chains} chains × {a.steps} steps per image, from q(z|x) to p(x, z)")
+        if is_main(): say(f"AIS: {a.chains} chains × {a.steps} steps per image, q(z|x) to p(x, z)")
         res['ais'] = evaluate_ais(model, x, a.steps, a.chains, setting_of('binarize', 'none'),
-                                  setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size, quiet=False)
+                                  setting_of('likelihood', 'bernoulli'), a.seed, a.batch_size,
+                                  quiet=False)
     res.update(dataset=a.dataset, weights=meta['source'])
     why = {k: 'a standard error needs at least two images' if k == 'nll_sem' and res['n_images'] < 2 else 'not a finite number'
            for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}
@@ -180,7 +183,9 @@ def evaluate_cmd(**flags) -> dict:
     if not is_main(): return res
     say(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
-    if 'ais' in res: say(f"log p(x) by AIS (T={a.steps}, C={a.chains}): {res['ais']['log_px']:.2f} ± {res['ais']['se']:.2f} nats per image")
+    if ais := res.get('ais'):
+        say(f"log p(x) by AIS (T={a.steps}, C={a.chains}): {ais['log_px']:.2f} ± {ais['se']:.2f} "
+            "nats per image")
     atomic_write_bytes(p := a.output('evaluation.json'), json_bytes(res, indent=2))
     say(f"wrote {p}")
     return res
