@@ -1,6 +1,6 @@
 """`scratch_vae_evaluate --method ais` as a user runs it: the AIS estimate lands in evaluation.json
-beside the IW result, computed on the IW evaluation's binarized images, with a progress line; bad AIS
-flags get one clear line. (The AIS maths is tested in nbs/03f_bounds.ipynb, on a model with an exact
+beside the IW result, computed on the IW evaluation's binarized images, with a progress line;
+bad AIS flags get one clear line. (The AIS maths is tested in nbs/03f_bounds.ipynb, on a model with an exact
 log p(x).)"""
 import json, os, re, sys
 from pathlib import Path
@@ -13,7 +13,8 @@ MODEL = 'pretrained:mnist-binarized'
 
 
 def evaluate(*args, check=True):
-    cmd = [str(BIN/'scratch_vae_evaluate'), '--weights', MODEL, '--data', str(DATA), '--threads', '1']
+    cmd = [str(BIN/'scratch_vae_evaluate'), '--weights', MODEL, '--data', str(DATA),
+           '--threads', '1']
     return run(cmd + [str(a) for a in args], check=check, cwd=ROOT, env=ENV)
 
 
@@ -22,7 +23,7 @@ def test_evaluate_ais(tmp_path):
                  '--limit', 6, '--batch-size', 4, '--seed', 3)
     ev = json.loads((tmp_path/'evaluation.json').read_text())
     ais = ev['ais']
-    assert ev['n_images'] == 6 and ev['k'] == 10 and 'nll' in ev       # the IW result is still there
+    assert ev['n_images'] == 6 and ev['k'] == 10 and 'nll' in ev      # the IW result is still there
     assert (ais['steps'], ais['chains'], ais['n']) == (20, 2, 6) and ais['se'] > 0
     # the library's number on the same images (the IW evaluation's binarization with --seed 3)
     import torch
