@@ -1,7 +1,7 @@
-"""`scratch_vae_evaluate --method ais` as a user runs it: the AIS estimate lands in evaluation.json
-beside the IW result, computed on the IW evaluation's binarized images, with a progress line;
-bad AIS flags get one clear line. (The AIS maths is tested in nbs/03f_bounds.ipynb, on a model with an exact
-log p(x).)"""
+"""`scratch_vae_evaluate --method ais` as a user runs it: the AIS estimate lands in
+evaluation.json beside the IW result, computed on the IW evaluation's binarized images, with a
+progress line; bad AIS flags get one clear line. (The AIS maths is tested in nbs/03f_bounds.ipynb,
+on a model with an exact log p(x).)"""
 import json, os, re, sys
 from pathlib import Path
 import pytest
