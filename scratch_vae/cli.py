@@ -161,8 +161,16 @@ class EvaluateArgs(ModelArgs):
     limit: int|None = setting(None, "evaluate only the first N test images")
     batch_size: int = setting(100, "images per chunk")
     seed: int = setting(0, "seed of the importance samples (and of a binarized test set)")
+    method: str = setting('iw', "iw: the ELBO and the importance-weighted NLL; ais: those, and an "
+                                "annealed importance sampling estimate of log p(x) (03f_bounds)")
+    steps: int = setting(1000, "AIS annealing steps (with --method ais)")
+    chains: int = setting(4, "AIS chains per image (with --method ais)")
     def __post_init__(self):
         super().__post_init__()
+        if self.method not in ('iw', 'ais'):
+            raise ValueError(f"--method must be iw or ais, got {self.method!r}")
+        if min(self.steps, self.chains) < 1:
+            raise ValueError("--steps and --chains must be positive")
         if self.k < 1: raise ValueError(f"--k must be at least 1, got {self.k}")
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1): raise ValueError("--batch-size and --limit must be positive")
 
@@ -181,6 +189,11 @@ def evaluate_cmd(**flags) -> dict:
                       f"in {math.ceil(len(x) / a.batch_size)} batches")
     spec = DataSpec.of(meta)                              # what the model was trained on, as its file records it
     res = evaluate(model, x, a.k, spec.binarize, spec.likelihood, a.seed, a.batch_size, quiet=False)
+    if a.method == 'ais':
+        from scratch_vae.bounds import evaluate_ais
+        if is_main(): say(f"AIS: {a.chains} chains × {a.steps} steps per image, q(z|x) to p(x, z)")
+        res['ais'] = evaluate_ais(model, x, a.steps, a.chains, spec.binarize, spec.likelihood, a.seed,
+                                  a.batch_size, quiet=False)
     res.update(dataset=a.dataset, weights=meta['source'])
     why = {k: 'a standard error needs at least two images' if k == 'nll_sem' and res['n_images'] < 2 else 'not a finite number'
            for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}
@@ -188,6 +201,9 @@ def evaluate_cmd(**flags) -> dict:
     if not is_main(): return res
     say(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
           f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
+    if ais := res.get('ais'):
+        say(f"log p(x) by AIS (T={a.steps}, C={a.chains}): {ais['log_px']:.2f} ± {ais['se']:.2f} "
+            "nats per image")
     atomic_write_bytes(p := a.output('evaluation.json'), json_bytes(res, indent=2))
     say(f"wrote {p}")
     return res
