@@ -4,20 +4,14 @@
 
 # %% ../nbs/05a_cli.ipynb #892b51de
 from __future__ import annotations
-import argparse, dataclasses, difflib, hashlib, math, os, re, sys, typing
-from urllib.parse import quote
-from dataclasses import dataclass
-from pathlib import Path
-from .files import atomic_write_bytes, json_bytes, check_writable
-from .config import TrainConfig, setting, resume_config, pick_device, check_device, DATA_HELP
-from .progress import say
-from .spec import DATASET_NAMES, DataSpec
+import argparse, dataclasses, difflib, os, sys, typing
+from .config import TrainConfig
+from .commands import (train_cmd, evaluate_cmd, reconstruct_cmd, sample_cmd, EvaluateArgs, ReconstructArgs,
+                                  SampleArgs)
 
 # %% auto #0
-__all__ = ['PARSERS', 'COMMANDS', 'int_list', 'plain', 'config_parser', 'train_parser', 'train_config', 'first_rank', 'train_cmd',
-           'weights_folder', 'record_path', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs',
-           'SampleArgs', 'reconstruct_cmd', 'sample_cmd', 'run_cli', 'train_cli', 'evaluate_cli', 'reconstruct_cli',
-           'sample_cli', 'main']
+__all__ = ['PARSERS', 'COMMANDS', 'int_list', 'plain', 'config_parser', 'train_parser', 'run_cli', 'train_cli', 'evaluate_cli',
+           'reconstruct_cli', 'sample_cli', 'main']
 
 # %% ../nbs/05a_cli.ipynb #c229c0ee
 def int_list(flag:str):
@@ -60,203 +54,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help="no progress bar (log lines still print)")
     return p
 
-def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
-    "The `TrainConfig` of a command line: the flags `given`, over the checkpoint's settings when resuming (the one in `run_dir`, default `--out`), over the defaults."
-    given = dict(given)
-    if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
-        try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
-        except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
-    if not resume: return TrainConfig(**given)             # checked here, before PyTorch loads
-    from scratch_vae.tensorfile import read_layout
-    from scratch_vae.rundir import checkpoint_path
-    ckpt = checkpoint_path(run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
-    if ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
-    return TrainConfig(**given)
 
-# %% ../nbs/05a_cli.ipynb #286a24b1
-def first_rank() -> bool:
-    "Whether this process is the one that talks: the only one, or rank 0 under torchrun (read before torch is loaded)."
-    return os.environ.get('RANK', '0') == '0'
-
-def _save_loss_curve(cfg:TrainConfig):
-    from scratch_vae.rundir import read_history
-    from scratch_vae.sample import save_figure, loss_curve_figure
-    history = read_history(Path(cfg.out)/'history.jsonl')
-    if history: say(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
-
-def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:list|None=None, **given) -> dict:
-    "`scratch_vae_train`: train per the flags `given` (one replica per seed with `seeds`), then draw the loss curve and the run's pictures."
-    if first_rank(): say("Loading PyTorch and checking the settings ...")
-    if seeds:
-        out = given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist'))
-        cfg = train_config(given, resume, run_dir=Path(out)/f'seed-{seeds[0]}')
-        from scratch_vae.replicas import fit_replicas
-        runs = fit_replicas(cfg, seeds, resume=resume, overwrite=overwrite, log=say)
-        for r in runs: _save_loss_curve(TrainConfig(**{**dataclasses.asdict(cfg), 'out': str(r['out'])}))
-        return runs
-    cfg = train_config(given, resume)
-    from scratch_vae.run import fit
-    def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
-        from scratch_vae.sample import save_pictures
-        try:
-            _save_loss_curve(cfg)
-            if not interrupted:
-                for p in save_pictures(model, cfg.out, cfg.dataset, cfg.data, seed=cfg.seed): say(f"wrote {p}")
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"while drawing the pictures; the trained model is saved in {cfg.out}") from None
-    return fit(cfg, resume=resume, overwrite=overwrite, quiet=quiet, log=say, finish=pictures)
-
-# %% ../nbs/05a_cli.ipynb #ffed5f8a
-def weights_folder(weights:str) -> str:
-    "The folder name under `runs/weights/` for `--weights`: one-to-one (`a/b` and `a-b` differ), never `.` or `..`."
-    if weights.startswith('pretrained:'): return 'pretrained-' + quote(weights.removeprefix('pretrained:'), safe='')
-    return 'file-' + quote(weights, safe='')[:200] + ('-' + hashlib.sha256(weights.encode()).hexdigest()[:12]
-                                                      if len(quote(weights, safe='')) > 200 else '')
-
-def record_path(path:Path) -> str:
-    "`path` as a record written to disk says it: relative to the clone when inside it, so shipped records carry no machine path."
-    from scratch_vae.data import CLONE
-    try: return str(Path(path).resolve().relative_to(CLONE))
-    except ValueError: return str(path)
-
-@dataclass
-class ModelArgs:
-    "The flags every command that reads a trained model shares."
-    out: str|None = setting(None, "run directory: the model, and where the output goes (default: runs/<dataset>; "
-                                  "with --weights, runs/weights/<name>)")
-    weights: str|None = setting(None, "the model to use instead: a weights file, or pretrained:NAME (shipped in weights/)")
-    dataset: str = setting('mnist', "mnist or fashion-mnist: its test images, and the default --out (runs/<dataset>)")
-    data: str|None = setting(None, DATA_HELP)
-    device: str = setting('auto', "auto, cpu, cuda, mps")
-    def __post_init__(self):
-        if self.dataset not in DATASET_NAMES:
-            raise ValueError(f"unknown --dataset {self.dataset!r}: known datasets are {', '.join(DATASET_NAMES)}")
-        if self.out is None:    # outputs made from --weights never land in a training run's directory
-            self.out = (str(Path('runs')/'weights'/weights_folder(self.weights)) if self.weights
-                        else TrainConfig.default_out(self.dataset))
-        check_writable(Path(self.out), 1 << 20, create=False)   # a file, or a read-only place: said before any work
-        check_device(self.device)                                # a device name that can't be: said before torch loads
-
-    @property
-    def model_name(self) -> str:
-        "What the pictures' titles call the model: `--weights` if given, else the run directory."
-        return self.weights or self.out
-
-    def model_and_meta(self):
-        "The model (from `--weights`, else `--out`) and its metadata, `source` (path and SHA-256) added; nothing is written."
-        from scratch_vae.weights import load_model_and_meta, resolve_weights
-        path = resolve_weights(self.weights or self.out)
-        model, meta = load_model_and_meta(path, pick_device(self.device))
-        return model, meta | dict(source=dict(path=record_path(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
-
-    def output(self, name:str) -> Path:
-        "The path of the output file `name` in `--out`, which is created now, when there is something to put in it."
-        Path(self.out).mkdir(parents=True, exist_ok=True)
-        return Path(self.out)/name
-
-@dataclass
-class EvaluateArgs(ModelArgs):
-    "The flags of `scratch_vae_evaluate`."
-    k: int = setting(5000, "importance samples per image for the NLL")
-    limit: int|None = setting(None, "evaluate only the first N test images")
-    batch_size: int = setting(100, "images per chunk")
-    seed: int = setting(0, "seed of the importance samples (and of a binarized test set)")
-    method: str = setting('iw', "iw: the ELBO and the importance-weighted NLL; ais: those, and an "
-                                "annealed importance sampling estimate of log p(x) (03f_bounds)")
-    steps: int = setting(1000, "AIS annealing steps (with --method ais)")
-    chains: int = setting(4, "AIS chains per image (with --method ais)")
-    def __post_init__(self):
-        super().__post_init__()
-        if self.method not in ('iw', 'ais'):
-            raise ValueError(f"--method must be iw or ais, got {self.method!r}")
-        if min(self.steps, self.chains) < 1:
-            raise ValueError("--steps and --chains must be positive")
-        if self.k < 1: raise ValueError(f"--k must be at least 1, got {self.k}")
-        if self.batch_size < 1 or (self.limit is not None and self.limit < 1): raise ValueError("--batch-size and --limit must be positive")
-
-def evaluate_cmd(**flags) -> dict:
-    "`scratch_vae_evaluate`: test-set ELBO and importance-weighted NLL of a run, printed and written to evaluation.json."
-    a = EvaluateArgs(**flags)
-    if first_rank(): say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
-    from scratch_vae.data import load_mnist
-    from scratch_vae.distributed import init_distributed, is_main
-    from scratch_vae.evaluate import evaluate
-    init_distributed(pick_device(a.device))                # under torchrun the test set is shared out over the ranks
-    model, meta = a.model_and_meta()
-    x, _ = load_mnist('test', a.dataset, a.data)
-    if a.limit: x = x[:a.limit]
-    if is_main(): say(f"Evaluating {len(x):,} test images: the ELBO, then the NLL with k={a.k} importance samples per image, "
-                      f"in {math.ceil(len(x) / a.batch_size)} batches")
-    spec = DataSpec.of(meta)                              # what the model was trained on, as its file records it
-    res = evaluate(model, x, a.k, spec.binarize, spec.likelihood, a.seed, a.batch_size, quiet=False)
-    if a.method == 'ais':
-        from scratch_vae.bounds import evaluate_ais
-        if is_main(): say(f"AIS: {a.chains} chains × {a.steps} steps per image, q(z|x) to p(x, z)")
-        res['ais'] = evaluate_ais(model, x, a.steps, a.chains, spec.binarize, spec.likelihood, a.seed,
-                                  a.batch_size, quiet=False)
-    res.update(dataset=a.dataset, weights=meta['source'])
-    why = {k: 'a standard error needs at least two images' if k == 'nll_sem' and res['n_images'] < 2 else 'not a finite number'
-           for k, v in res.items() if isinstance(v, float) and not math.isfinite(v)}
-    if why: res['why_null'] = why                          # evaluation.json writes these as null (JSON has no NaN)
-    if not is_main(): return res
-    say(f"{a.dataset} test ({res['n_images']} images): ELBO {res['elbo']:.2f} (recon {res['recon']:.2f}, KL {res['kl']:.2f}), "
-          f"NLL (k={a.k}) {res['nll']:.2f} ± {res['nll_sem']:.2f} nats per image")
-    if ais := res.get('ais'):
-        say(f"log p(x) by AIS (T={a.steps}, C={a.chains}): {ais['log_px']:.2f} ± {ais['se']:.2f} "
-            "nats per image")
-    atomic_write_bytes(p := a.output('evaluation.json'), json_bytes(res, indent=2))
-    say(f"wrote {p}")
-    return res
-
-# %% ../nbs/05a_cli.ipynb #7e5522e5
-@dataclass
-class ReconstructArgs(ModelArgs):
-    "The flags of `scratch_vae_reconstruct`."
-    n: int = setting(10, "images per row (two pairs of rows)")
-    start: int = setting(0, "index of the first test image shown")
-    file: str|None = setting(None, "output PNG (default: <out>/reconstructions.png)")
-    def __post_init__(self):
-        super().__post_init__()
-        if self.n < 1: raise ValueError(f"--n must be positive, got {self.n}")
-
-@dataclass
-class SampleArgs(ModelArgs):
-    "The flags of `scratch_vae_sample`."
-    dataset: str = setting('mnist', "mnist or fashion-mnist: which run the default --out is (runs/<dataset>); sampling reads no images")
-    n: int = setting(64, "number of samples")
-    nrow: int = setting(8, "samples per row")
-    seed: int = setting(0, "random seed of z")
-    file: str|None = setting(None, "output PNG (default: <out>/samples.png)")
-    def __post_init__(self):
-        super().__post_init__()
-        if self.n < 1 or self.nrow < 1: raise ValueError(f"--n and --nrow must be positive, got {self.n} and {self.nrow}")
-
-def reconstruct_cmd(**flags) -> Path:
-    "`scratch_vae_reconstruct`: a grid of test images above their reconstructions."
-    a = ReconstructArgs(**flags)
-    say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
-    from scratch_vae.data import load_mnist
-    from scratch_vae.sample import save_figure, reconstruction_figure
-    model, _ = a.model_and_meta()
-    x, _ = load_mnist('test', a.dataset, a.data)
-    if not 0 <= a.start <= len(x) - 2*a.n: raise ValueError(f"--start must be in 0..{len(x) - 2*a.n} for n={a.n}, got {a.start}")
-    title = f"{a.model_name}: {a.dataset} test images {a.start}.. (rows 1, 3) and reconstructions (rows 2, 4)"
-    p = save_figure(reconstruction_figure(model, x[a.start:], a.n, title=title), a.file or a.output('reconstructions.png'))
-    say(f"wrote {p}")
-    return p
-
-def sample_cmd(**flags) -> Path:
-    "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
-    a = SampleArgs(**flags)
-    say(f"Loading PyTorch and the model ({a.model_name}) ...")
-    from scratch_vae.sample import save_figure, sample_figure
-    model, _ = a.model_and_meta()
-    title = f"{a.model_name}: {a.n} samples, z ~ N(0, I), seed {a.seed}"
-    p = save_figure(sample_figure(model, a.n, a.seed, a.nrow, title=title), a.file or a.output('samples.png'))
-    say(f"wrote {p}")
-    return p
-
-# %% ../nbs/05a_cli.ipynb #cd62d62a
+# %% ../nbs/05a_cli.ipynb #ed4a38cd
 class _NeverRaised(Exception): "Stands for an error class whose module isn't loaded: nothing can have raised it."
 
 def _loaded(module:str, name:str) -> type:
@@ -285,6 +84,7 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the co
     finally:
         if d := sys.modules.get('scratch_vae.distributed'): d.finish_distributed()      # leave torchrun's process group, if in one
 
+# %% ../nbs/05a_cli.ipynb #27c4c947
 def train_cli(argv=None):
     "Console entry point of `scratch_vae_train` (returns nothing: a console script's return value becomes its exit status)."
     run_cli(train_parser(), train_cmd, argv, 'training')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_config.ipynb #256bdebd
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, math, os
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
@@ -12,8 +12,8 @@ from .spec import MODEL_DEFAULTS, ACTIVATION_NAMES, DataSpec, param_count
 
 # %% auto #0
 __all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'IWAE_STAGE_ENDS', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig',
-           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'pick_device',
-           'peak_bytes', 'available_bytes', 'check_memory']
+           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'train_config',
+           'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 DATA_HELP = ("folder holding <dataset>/ (if given, the only place looked in; default: $SCRATCH_VAE_DATA, then ./data, "
@@ -148,6 +148,20 @@ def resume_config(given:dict, old:dict, path) -> TrainConfig:
     kept = {k: v for k, v in config_from(old, path).__dict__.items() if k not in MAY_CHANGE_ON_RESUME}
     return TrainConfig(**kept | given)
 
+# %% ../nbs/03b_config.ipynb #b17cf852
+def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
+    "The `TrainConfig` of a command line: the flags `given`, over the checkpoint's settings when resuming (the one in `run_dir`, default `--out`), over the defaults."
+    given = dict(given)
+    if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):
+        try: given['epochs'] = int(os.environ['SCRATCH_VAE_EPOCHS'])
+        except ValueError: raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {os.environ['SCRATCH_VAE_EPOCHS']!r}") from None
+    if not resume: return TrainConfig(**given)             # checked here, before PyTorch loads
+    from scratch_vae.tensorfile import read_layout
+    from scratch_vae.rundir import checkpoint_path
+    ckpt = checkpoint_path(run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist')))
+    if ckpt.is_file(): return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)   # the header alone
+    return TrainConfig(**given)
+
 # %% ../nbs/03b_config.ipynb #675f1224
 def pick_device(device:str='auto') -> torch.device:
     "The `torch.device` for `device`: 'auto' means CUDA, then MPS, then CPU."
@@ -161,38 +175,3 @@ def pick_device(device:str='auto') -> torch.device:
     if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
         raise ValueError(f"--device {device}: MPS is not available here; use --device cpu")
     return d
-
-# %% ../nbs/03b_config.ipynb #f485db3c
-def peak_bytes(cfg:TrainConfig, replicas:int=1) -> dict:
-    "A generous estimate of a run's peak memory in bytes, by part: `model` (with Adam and a checkpoint), `step`, `data`."
-    n = param_count(cfg.model_config())
-    rows, width = cfg.k * cfg.batch_size, 2 * cfg.input_dim + 2 * sum(cfg.hidden_dims) + 4 * cfg.latent_dim
-    # 16 floats a parameter: weight, gradient, Adam's two moments, and a checkpoint's bytes (twice: digest, file), read back
-    return dict(model=replicas * 4 * n * 16, step=replicas * 4 * 3 * rows * width,
-                data=70_000 * cfg.input_dim * 5)
-
-def available_bytes() -> tuple[int, str]:
-    "What this process may still allocate, and what limits it: available memory, or room under `RLIMIT_AS`."
-    import resource
-    got = [(2**62, 'no limit found')]
-    try:
-        info = dict(l.split(':', 1) for l in open('/proc/meminfo'))
-        got.append((int(info['MemAvailable'].split()[0]) * 1024, 'available memory'))
-    except (OSError, KeyError, ValueError): pass
-    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if soft != resource.RLIM_INFINITY:
-        try: used = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize')).split()[1]) * 1024
-        except (OSError, StopIteration, ValueError): used = 0
-        got.append((soft - used, 'room under the address-space limit (ulimit -v)'))
-    return min(got)
-
-def check_memory(cfg:TrainConfig, replicas:int=1):
-    "`MemoryError` with the figure and the flags to change if a run of `cfg` (× `replicas`) could not fit."
-    parts, (room, what) = peak_bytes(cfg, replicas), available_bytes()
-    if sum(parts.values()) <= room: return
-    gib = lambda b: f"{b / 2**30:.1f} GiB"
-    each = ', '.join(f'{k} {gib(v)}' for k, v in parts.items())
-    raise MemoryError(f"this run needs about {gib(sum(parts.values()))} at its peak ({each}"
-                      f"{f', for {replicas} replicas' if replicas > 1 else ''}), more than the {gib(room)} of {what}: "
-                      "lower --hidden-dims, --latent-dim, --k or --batch-size"
-                      + (", or train fewer --seeds" if replicas > 1 else ''))

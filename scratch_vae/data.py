@@ -11,8 +11,8 @@ import torch
 from .idx import IDXError, read_idx
 
 # %% auto #0
-__all__ = ['SPLITS', 'DATASETS', 'CLONE', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs', 'find_split',
-           'DownloadError', 'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches', 'fixed_batches']
+__all__ = ['SPLITS', 'DATASETS', 'check_images', 'check_labels', 'data_roots', 'candidate_dirs', 'find_split', 'DownloadError',
+           'fetch', 'missing_files', 'download_dataset', 'load_mnist', 'Batches', 'fixed_batches']
 
 # %% ../nbs/00b_data.ipynb #e327bdb6
 SPLITS = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
@@ -63,7 +63,7 @@ def check_labels(a:np.ndarray, path, n_classes:int=10) -> np.ndarray:
     return a
 
 # %% ../nbs/00b_data.ipynb #4107a3f7
-CLONE = Path(importlib.util.find_spec('scratch_vae').origin).resolve().parents[1]   # the clone the package runs from (with -e)
+from .files import CLONE    # the clone the package runs from (with -e)
 
 def data_roots(root=None) -> list[Path]:
     "The folders searched for datasets: `root` alone if given, else `$SCRATCH_VAE_DATA`, `./data`, the clone's `data/` (absolute)."

@@ -4,11 +4,13 @@
 
 # %% ../nbs/00a_files.ipynb #05e53a31
 from __future__ import annotations
-import fcntl, json, math, os, re, shutil, socket, stat, tempfile, time
+import fcntl, hashlib, importlib.util, json, math, os, re, shutil, socket, stat, tempfile, time
+from urllib.parse import quote
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TMP_TAG', 'atomic_write_bytes', 'remove_stale_tmp', 'json_bytes', 'check_writable', 'RunLocked', 'RunLock']
+__all__ = ['TMP_TAG', 'CLONE', 'atomic_write_bytes', 'remove_stale_tmp', 'json_bytes', 'check_writable', 'RunLocked', 'RunLock',
+           'weights_folder', 'record_path']
 
 # %% ../nbs/00a_files.ipynb #0c65d3f4
 def _umask() -> int:
@@ -133,3 +135,17 @@ class RunLock:
 
     def __enter__(self): return self.acquire()
     def __exit__(self, *a): self.release()
+
+# %% ../nbs/00a_files.ipynb #4eafd63a
+CLONE = Path(importlib.util.find_spec('scratch_vae').origin).resolve().parents[1]   # the clone the package runs from
+
+def weights_folder(weights:str) -> str:
+    "The folder name under `runs/weights/` for `--weights`: one-to-one (`a/b` and `a-b` differ), never `.` or `..`."
+    if weights.startswith('pretrained:'): return 'pretrained-' + quote(weights.removeprefix('pretrained:'), safe='')
+    return 'file-' + quote(weights, safe='')[:200] + ('-' + hashlib.sha256(weights.encode()).hexdigest()[:12]
+                                                      if len(quote(weights, safe='')) > 200 else '')
+
+def record_path(path:Path) -> str:
+    "`path` as a record written to disk says it: relative to the clone when inside it, so shipped records carry no machine path."
+    try: return str(Path(path).resolve().relative_to(CLONE))
+    except ValueError: return str(path)

@@ -11,7 +11,8 @@ import torch
 from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
 from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 from .backprop import nll_grad, kl_grads, _ACTIVATION, _DERIVATIVE, _layers
-from .config import TrainConfig, pick_device, lr_at, check_memory
+from .config import TrainConfig, pick_device, lr_at
+from .memory import check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
 from .run import prepare_run, open_run, end_epoch, checkpoint_run, save_final, StopOnSignal

@@ -12,7 +12,8 @@ from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_
 from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, fixed_batches
 from .model import VAE
 from .backprop import supports
-from .config import TrainConfig, config_from, resume_conflicts, pick_device, is_stage_end, check_memory
+from .config import TrainConfig, config_from, resume_conflicts, pick_device, is_stage_end
+from .memory import check_memory
 from .distributed import is_main, check_batch_size, init_distributed
 from .evaluate import mean_elbo, means
 from .spec import param_count

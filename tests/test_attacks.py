@@ -9,7 +9,7 @@ from conftest import ROOT, DATA
 from test_vault import cli, one_line_error, TINY, snapshot
 import scratch_vae.files as F
 from scratch_vae.checkpoint import load_model, CheckpointError, seal
-from scratch_vae.cli import weights_folder
+from scratch_vae.files import weights_folder
 from scratch_vae.config import TrainConfig
 from scratch_vae.train import prepare_run
 
