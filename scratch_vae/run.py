@@ -9,7 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
-from .data import load_mnist, missing_files, download_dataset, data_roots, Batches, fixed_batches
+from .data import load_mnist, Batches, fixed_batches
+from .datasets import missing_files, download_dataset, data_roots
 from .model import VAE
 from .backprop import supports
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, is_stage_end

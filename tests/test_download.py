@@ -3,8 +3,9 @@ import hashlib, http.server, threading, time
 from pathlib import Path
 import pytest
 from conftest import DATA
-from scratch_vae import data as idx
-from scratch_vae.data import download_dataset, load_mnist, fetch, DownloadError, DATASETS
+from scratch_vae import datasets as idx
+from scratch_vae.data import load_mnist
+from scratch_vae.datasets import download_dataset, fetch, DownloadError, DATASETS
 
 REAL = {n: (DATA/'mnist'/n).read_bytes() for n in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')}
 
