@@ -48,11 +48,15 @@ def cpu_flags() -> str:
     return ' '.join(f for f in flags if f.startswith(('avx', 'fma', 'amx')))
 
 
+CLOCK = time.perf_counter   # --breakdown, --replicas: time.thread_time, this thread's CPU time (a busy machine's
+                            # other processes don't count; a single-threaded step has no other thread to miss)
+
+
 def timeit(f, reps, warmup=3):
     for _ in range(warmup): f()
-    t = time.perf_counter()
+    t = CLOCK()
     for _ in range(reps): f()
-    return (time.perf_counter() - t) / reps
+    return (CLOCK() - t) / reps
 
 
 def linear_shapes(model: VAE, rows: int, backward: bool = True):
@@ -131,8 +135,9 @@ def burda_epoch(dataset, data):
     return dict(epoch_s=r['history'][0]['seconds'], floor_s=floor, ratio=r['history'][0]['seconds'] / floor)
 
 
-def step_breakdown(x_train, steps=300, reps=7):
-    """Where the time of one batch-20 step of Burda's model goes (ms, best of `reps`, one thread): its GEMM floor; the
+def step_breakdown(x_train, steps=300, reps=7, chunk=50):
+    """Where the time of one batch-20 step of Burda's model goes (ms, one thread; each part the best of `reps` × `steps`
+    / `chunk` rounds of `chunk` steps, the floor the best of 5): its GEMM floor; the
     hand-derived forward and backward pass, the gradient norm and Adam as `train_step` runs them (`FlatAdam`: one flat
     buffer, torch's fused kernel once); for reference Adam over the model's 14 tensors (torch's fused Adam); making
     the batch; the whole `train_step` (the CLI's code path: `make_optimizer`, `loss_and_grads`), and the same step
@@ -149,26 +154,29 @@ def step_breakdown(x_train, steps=300, reps=7):
     run, auto = mk(model, True), mk(other, False)
     for p in ref.parameters(): p.grad = torch.randn_like(p)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True)
-    def per_step(f):
-        def many():
-            for xb in xs: f(xb)
-        return min(timeit(many, 1, warmup=1) for _ in range(reps)) / steps * 1e3
+    def per_step(f):                               # short rounds, the best kept: a shared machine's quiet spells
+        def some():
+            for xb in xs[:chunk]: f(xb)
+        return min(timeit(some, 1, warmup=1) for _ in range(reps * steps // chunk)) / chunk * 1e3
     def making_batches():
-        for _ in zip(range(steps), batches.iter_epoch(1)): pass
+        for _ in zip(range(chunk), batches.iter_epoch(1)): pass
+    flat = hasattr(run.opt, 'maps')                # False: scratch_vae from before FlatAdam (for a before/after)
     old = torch.get_num_threads()
     torch.set_num_threads(1)                       # as scratch_vae_train runs by default (--threads)
-    try: out = dict(floor=min(gemm_floor(linear_shapes(model, cfg.batch_size))[0] for _ in range(3)) * 1e3,
-               forward_backward=per_step(lambda xb: elbo_backward(model, xb, 1.0, run.gen, maps=run.opt.maps)),
-               grad_norm=per_step(lambda xb: grad_norm(model, run.opt)),
+    kw = dict(maps=run.opt.maps) if flat else {}
+    try: out = dict(floor=min(gemm_floor(linear_shapes(model, cfg.batch_size))[0] for _ in range(5)) * 1e3,
+               forward_backward=per_step(lambda xb: elbo_backward(model, xb, 1.0, run.gen, **kw)),
+               grad_norm=per_step(lambda xb: grad_norm(model, run.opt) if flat else grad_norm(model)),
                adam=per_step(lambda xb: run.opt.step()),
                adam_14_tensors=per_step(lambda xb: ref_opt.step()),
-               make_batch=min(timeit(making_batches, 1, warmup=1) for _ in range(reps)) / steps * 1e3,
+               make_batch=min(timeit(making_batches, 1, warmup=1) for _ in range(reps * steps // chunk)) / chunk * 1e3,
                train_step=per_step(lambda xb: train_step(run, xb, 'bench')),
                train_step_autograd=per_step(lambda xb: train_step(auto, xb, 'bench')))
     finally: torch.set_num_threads(old)
     out['step_and_batch_vs_floor'] = (out['train_step'] + out['make_batch']) / out['floor']
     out['step_vs_floor'] = out['train_step'] / out['floor']
     out['autograd_step_vs_floor'] = out['train_step_autograd'] / out['floor']
+    out['flat_adam'] = flat
     return out
 
 
@@ -299,6 +307,8 @@ def main():
         res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
         Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
         return
+    global CLOCK
+    if a.replicas or a.breakdown: CLOCK, res['clock'] = time.thread_time, 'thread CPU time (time.thread_time)'
     if a.replicas:
         res['replicas'] = replica_scaling()
         res['machine']['threads'] = 1                                   # what replica_scaling runs on
@@ -312,7 +322,8 @@ def main():
     if a.breakdown:
         res['breakdown'] = b = step_breakdown(x_train)
         res['machine']['threads'] = 1                                   # what step_breakdown runs on
-        for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}", flush=True)
+        for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}"
+                                     if not isinstance(v, bool) else f"FlatAdam: {v}", flush=True)
         Path(a.json or ROOT/'bench'/'breakdown.json').write_text(json.dumps(res, indent=2))
         return
     if a.busy:

@@ -14,46 +14,49 @@ from .backprop import hand_backward
 from .config import TrainConfig, pick_device
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
-from .train import (Run, start_run, end_epoch, checkpoint_run, save_final, make_optimizer, train_epoch,
-                               _StopOnSignal)
+from .train import (Run, start_run, end_epoch, checkpoint_run, save_final,
+                               make_optimizer, train_epoch, _StopOnSignal)
 
 # %% auto #0
 __all__ = ['stacked', 'unstack', 'stack_state', 'Lockstep', 'lockstep_grads', 'replica_epoch', 'replica_configs', 'fit_replicas']
 
 # %% ../nbs/04a_replicas.ipynb #a4bfcf2d
 def stacked(models:list) -> list[torch.nn.Parameter]:
-    "Each parameter of `models`, stacked along a new leading replica dimension, in `parameters()` order."
-    return [torch.nn.Parameter(torch.stack(ps).detach().clone()) for ps in zip(*[m.parameters() for m in models])]
+    "Each parameter of `models`, stacked along a new leading replica dim (`parameters()` order)."
+    return [torch.nn.Parameter(torch.stack(ps).detach().clone())
+            for ps in zip(*[m.parameters() for m in models])]
 
 # %% ../nbs/04a_replicas.ipynb #2ebb61e3
 def unstack(runs:list[Run], params:list, opt:torch.optim.Optimizer):
-    "Copy replica r's slice of the stacked weights and Adam state into `runs[r]`'s model and optimizer."
+    "Copy replica r's slice of the stacked weights and Adam state into `runs[r]`'s model and Adam."
     st = opt.state_dict()
     for r, run in enumerate(runs):
         with torch.no_grad():
             for p, q in zip(run.model.parameters(), params): p.copy_(q[r])
-        state = {i: {k: (v if k == 'step' else v[r]).clone() for k, v in s.items()} for i, s in st['state'].items()}
+        state = {i: {k: (v if k == 'step' else v[r]).clone() for k, v in s.items()}
+                 for i, s in st['state'].items()}
         run.opt.load_state_dict({'state': state, 'param_groups': st['param_groups']})
 
 def stack_state(runs:list[Run], opt:torch.optim.Optimizer):
-    "Load the runs' Adam states, stacked, into `opt` (over the stacked parameters); they must have taken the same steps."
+    "Load the runs' Adam states, stacked, into `opt`; they must have taken the same steps."
     sds = [r.opt.state_dict()['state'] for r in runs]
     if not sds[0]: return
     if len({float(s[0]['step']) for s in sds}) > 1:
         raise ValueError("the seeds' optimizers have taken different numbers of steps")
-    state = {i: {k: (v if k == 'step' else torch.stack([s[i][k] for s in sds])) for k, v in sds[0][i].items()}
-             for i in sds[0]}
+    stack = lambda i, k, v: v if k == 'step' else torch.stack([s[i][k] for s in sds])
+    state = {i: {k: stack(i, k, v) for k, v in sds[0][i].items()} for i in sds[0]}
     opt.load_state_dict({'state': state, 'param_groups': opt.state_dict()['param_groups']})
 
 # %% ../nbs/04a_replicas.ipynb #69828d81
 class _Batches:
-    "The runs' batches side by side: a step's batch is `[R, B, 784]`, each replica's own order and binarization."
+    "The runs' batches side by side: `[R, B, 784]`, each replica its own order and binarization."
     def __init__(self, runs): self.each = [r.batches for r in runs]
     def __len__(self): return len(self.each[0])
-    def iter_epoch(self, epoch): return (torch.stack(xs) for xs in zip(*[b.iter_epoch(epoch) for b in self.each]))
+    def iter_epoch(self, epoch):
+        return (torch.stack(xs) for xs in zip(*[b.iter_epoch(epoch) for b in self.each]))
 
 class Lockstep:
-    "R runs as one `Run` for `train_epoch`: stacked weights in one `FlatAdam`, `[R, B, 784]` batches."
+    "R runs as one `Run` for `train_epoch`: stacked weights in a `FlatAdam`, `[R, B, 784]` batches."
     def __init__(self, runs:list[Run]):
         r0, self.runs = runs[0], runs
         self.cfg, self.model, self.epoch, self.step = r0.cfg, r0.model, r0.epoch, r0.step
@@ -64,10 +67,11 @@ class Lockstep:
         self.batches, self.partial = _Batches(runs), self._partial([r.partial for r in runs])
 
     def _partial(self, each:list[dict]) -> dict:
-        return dict(sums=[p.get('sums', [0.0] * len(SUMS)) for p in each], skipped=each[0].get('skipped', 0))
+        sums = [p.get('sums', [0.0] * len(SUMS)) for p in each]
+        return dict(sums=sums, skipped=each[0].get('skipped', 0))
 
 def lockstep_grads(ls:Lockstep, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "`loss_and_grads` for the stack: each replica's own noise, one `hand_backward`: `(losses [R], sums [R, 4])`."
+    "`loss_and_grads` for the stack: each replica's noise, one `hand_backward`: `(losses, sums)`."
     eps = torch.stack([noise((xb.shape[1], ls.model.latent_dim), xb, r.gen) for r in ls.runs])
     loss, log_lik, kl = hand_backward(ls.model.activation, ls.opt.maps, xb, eps, ls.cfg.beta)
     return loss, batch_sums(ELBO(None, log_lik, kl), loss)
@@ -75,34 +79,43 @@ def lockstep_grads(ls:Lockstep, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Te
 # %% ../nbs/04a_replicas.ipynb #a7e1c0d2
 def _save_all(ls:Lockstep, epoch:int, step:int, partial:dict):
     unstack(ls.runs, ls.params, ls.opt)
-    for r, run in enumerate(ls.runs): checkpoint_run(run, epoch, step, dict(partial, sums=partial['sums'][r]))
+    for r, run in enumerate(ls.runs):
+        checkpoint_run(run, epoch, step, dict(partial, sums=partial['sums'][r]))
 
 def _tagged(log, seed): return lambda s: log(f"[seed {seed}] {s}")
 
 def replica_epoch(ls:Lockstep, epoch:int, stop, log=print):
-    "One epoch of every replica in lockstep: `train_epoch` on the stack, then each replica's own `end_epoch`."
+    "An epoch of all replicas in lockstep: `train_epoch` on the stack, then each one's `end_epoch`."
     t0 = time.perf_counter()
     res = train_epoch(ls, epoch, stop, show_bar=False, grads=lockstep_grads, save=_save_all)
     unstack(ls.runs, ls.params, ls.opt)
     for r, run in enumerate(ls.runs):
-        end_epoch(run, epoch, dict(res, sums=res['sums'][r]), time.perf_counter() - t0, _tagged(log, run.cfg.seed))
+        seconds = time.perf_counter() - t0
+        end_epoch(run, epoch, dict(res, sums=res['sums'][r]), seconds, _tagged(log, run.cfg.seed))
     ls.step, ls.partial = 0, ls._partial([{}] * len(ls.runs))
 
 # %% ../nbs/04a_replicas.ipynb #4fdcd99b
 def replica_configs(cfg:TrainConfig, seeds:list[int]) -> list[TrainConfig]:
     "One config per seed: `cfg` with that seed, each in its own run directory `<out>/seed-<s>`."
-    if not seeds or len(set(seeds)) != len(seeds): raise ValueError(f"--seeds must be distinct seeds, got {seeds}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct seeds, got {seeds}")
     return [replace(cfg, seed=s, out=str(Path(cfg.out)/f'seed-{s}')) for s in seeds]
 
-def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:bool=False, log=print) -> list[dict]:
-    "Train one replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each seed."
-    if launched(): raise ValueError("--seeds trains its replicas in one process: start it without torchrun")
+def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:bool=False,
+                 log=print) -> list[dict]:
+    "Train a replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each."
+    if launched():
+        raise ValueError("--seeds trains its replicas in one process: start it without torchrun")
     device, runs = pick_device(cfg.device), []
     try:
-        for c in replica_configs(cfg, seeds): runs.append(start_run(c, device, resume, overwrite, _tagged(log, c.seed)))
-        if not all(r.by_hand for r in runs): raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, sigmoid/tanh/relu")
-        if len({(r.epoch, r.step) for r in runs}) > 1:
-            raise ValueError(f"the seeds' checkpoints stand at different places {[(r.epoch, r.step) for r in runs]}: bring them level one by one first")
+        for c in replica_configs(cfg, seeds):
+            runs.append(start_run(c, device, resume, overwrite, _tagged(log, c.seed)))
+        if not all(r.by_hand for r in runs):
+            raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, "
+                             "sigmoid/tanh/relu")
+        if len(at := {(r.epoch, r.step) for r in runs}) > 1:
+            raise ValueError(f"the seeds' checkpoints stand at different places {sorted(at)}: "
+                             "bring them level one by one first")
         ls = Lockstep(runs)
         with _StopOnSignal() as stop:
             for epoch in range(ls.epoch, cfg.epochs): replica_epoch(ls, epoch, stop, log)

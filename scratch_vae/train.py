@@ -51,9 +51,9 @@ class _StopOnSignal:
 
 # %% ../nbs/04_train.ipynb #5823f86c
 def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> torch.optim.Adam:
-    "Adam: for a `VAE` a `FlatAdam` (03c_backprop), else torch's, fused where this torch can; same maths."
+    "Adam: for a `VAE` a `FlatAdam` (03c_backprop), else torch's, fused where it can; same maths."
     if isinstance(model, VAE):
-        try: return FlatAdam(model, lr, eps, params)       # `params`: stacked stand-ins (04a_replicas)
+        try: return FlatAdam(model, lr, eps, params)    # `params`: stacked stand-ins (04a_replicas)
         except (RuntimeError, TypeError, ValueError): pass  # no fused Adam for this device or dtype
     ps = list(model.parameters()) if params is None else params
     try: return torch.optim.Adam(ps, lr=lr, eps=eps, fused=True)
@@ -61,7 +61,7 @@ def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> to
 
 # %% ../nbs/04_train.ipynb #c212dcdf
 def grad_norm(model, opt=None) -> torch.Tensor:
-    "Global L2 norm of all gradients, as a tensor (no synchronisation); one pass where `opt` is a `FlatAdam`."
+    "Global L2 norm of all gradients, as a tensor (no synchronisation); one pass with a `FlatAdam`."
     if isinstance(opt, FlatAdam): return opt.grad_norm()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
@@ -178,7 +178,8 @@ def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         for p in run.model.parameters(): p.grad = torch.zeros_like(p)
         return torch.zeros((), device=xb.device), torch.zeros(len(SUMS), dtype=torch.float64, device=xb.device)
     if run.by_hand:
-        loss, parts = elbo_backward(run.model, x, cfg.beta, run.gen, eps, getattr(run.opt, 'maps', None))
+        maps = getattr(run.opt, 'maps', None)                     # FlatAdam's, looked up once
+        loss, parts = elbo_backward(run.model, x, cfg.beta, run.gen, eps, maps)
         return loss, batch_sums(parts, loss)
     run.opt.zero_grad(set_to_none=True)
     if cfg.k == 1: loss, parts = elbo_loss(run.model, x, cfg.beta, cfg.likelihood, run.gen, eps)
@@ -211,7 +212,8 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None, grads=None) -> to
     return sums
 
 # %% ../nbs/04_train.ipynb #50ff3622
-def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True, grads=None, save=None) -> dict:
+def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True,
+                grads=None, save=None) -> dict:        # grads, save: 04a_replicas'
     "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`; checkpoint and raise on a signal."
     sums = torch.tensor(run.partial.get('sums', [0.0] * len(SUMS)), dtype=torch.float64)   # SUMS: recon, kl, loss, n
     if sums.shape == (3,): sums = torch.cat([sums, torch.tensor([float(run.partial['n'])], dtype=torch.float64)])  # older checkpoints
@@ -224,10 +226,12 @@ def train_epoch(run:Run, epoch:int, stop, show_bar:bool=True, grads=None, save=N
         if s is None: skipped += 1
         else: sums += s.cpu()
         if stop.stop:
-            if is_main(): (save or checkpoint_run)(run, epoch, step + 1, dict(sums=sums.tolist(), skipped=skipped))
+            partial = dict(sums=sums.tolist(), skipped=skipped)
+            if is_main(): (save or checkpoint_run)(run, epoch, step + 1, partial)
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "
                                       f"resumable checkpoint written to {run.ckpt}; continue with --resume", stop.signal)
-    if (sums[..., 3] == 0).any(): raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
+    if (sums[..., 3] == 0).any():
+        raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
     return dict(sums=sums, skipped=skipped)
 
 # %% ../nbs/04_train.ipynb #a05df26b
