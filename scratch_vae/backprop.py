@@ -155,8 +155,10 @@ class FlatAdam(torch.optim.Adam):
     def _gather(self):
         "Bring gradients set elsewhere (autograd, an all-reduce that replaced them) into it."
         for p, g in zip(self.params, self.views[1]):
-            if p.grad is None: g.zero_(); p.grad = g
-            elif p.grad.data_ptr() != g.data_ptr(): g.copy_(p.grad); p.grad = g
+            if (h := p.grad) is g: continue                     # the usual case: written in place
+            if h is None: g.zero_()
+            elif h.data_ptr() != g.data_ptr(): g.copy_(h)
+            p.grad = g
 
     def zero_grad(self, set_to_none:bool=True):
         "Zero the gradients, keeping them views of the flat buffer (`set_to_none` is ignored)."
