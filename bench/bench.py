@@ -15,8 +15,8 @@ Measures, in one run, side by side:
      batch-20 recipe (per-epoch work included) against its GEMM floor.
   8. with --replicas (alone): the cost per replica-step of R = 1, 2, 4, 8 seeds stacked in one step (scratch_vae.replicas),
      Burda et al.'s 784-200-200-50 tanh at batch 20, against the single-model step and the GEMM floor.
-  9. with --breakdown (alone): where the time of Burda's batch-20 step goes (GEMM floor, forward/backward, gradient
-     norm, Adam over 14 tensors and over one flat tensor, making the batch, the whole step).
+  9. with --breakdown (alone): where the time of Burda's batch-20 step goes at one thread (GEMM floor, forward/backward,
+     gradient norm, FlatAdam and torch's Adam over 14 tensors, making the batch, the whole step, the step by autograd).
 Prints a table and writes JSON.  Usage: python bench/bench.py [--dataset mnist] [--json bench/results.json] [--scale-out]
 """
 import argparse, inspect, json, os, platform, resource, subprocess, sys, tempfile, time  # noqa: F401 (resource: peak RSS)
@@ -49,11 +49,15 @@ def cpu_flags() -> str:
     return ' '.join(f for f in flags if f.startswith(('avx', 'fma', 'amx')))
 
 
+CLOCK = time.perf_counter   # --breakdown, --replicas: time.thread_time, this thread's CPU time (a busy machine's
+                            # other processes don't count; a single-threaded step has no other thread to miss)
+
+
 def timeit(f, reps, warmup=3):
     for _ in range(warmup): f()
-    t = time.perf_counter()
+    t = CLOCK()
     for _ in range(reps): f()
-    return (time.perf_counter() - t) / reps
+    return (CLOCK() - t) / reps
 
 
 def linear_shapes(model: VAE, rows: int, backward: bool = True):
@@ -132,61 +136,85 @@ def burda_epoch(dataset, data):
     return dict(epoch_s=r['history'][0]['seconds'], floor_s=floor, ratio=r['history'][0]['seconds'] / floor)
 
 
-def step_breakdown(x_train, steps=300):
-    """Where the time of one batch-20 step of Burda's model goes (ms, best of 5): its GEMM floor, the hand-derived forward and
-    backward pass, the gradient norm, Adam as `fit` runs it (fused, over the model's 14 tensors) and over one flat tensor of
-    the same 425k numbers (what a flat parameter buffer would give), making the batch, and the whole `train_step`."""
+def step_breakdown(x_train, steps=300, reps=7, chunk=50):
+    """Where the time of one batch-20 step of Burda's model goes (ms, one thread; each part the best of `reps` × `steps`
+    / `chunk` rounds of `chunk` steps, the floor the best of 5): its GEMM floor; the
+    hand-derived forward and backward pass, the gradient norm and Adam as `train_step` runs them (`FlatAdam`: one flat
+    buffer, torch's fused kernel once); for reference Adam over the model's 14 tensors (torch's fused Adam); making
+    the batch; the whole `train_step` (the CLI's code path: `make_optimizer`, `loss_and_grads`), and the same step
+    by autograd."""
     from scratch_vae.backprop import elbo_backward
     from scratch_vae.train import grad_norm
     cfg = TrainConfig(**BURDA)
     torch.manual_seed(0)
-    model = VAE(**cfg.model_config())
+    model, other, ref = (VAE(**cfg.model_config()) for _ in range(3))
     batches = Batches(x_train, cfg.batch_size, seed=0, binarize=cfg.binarize)
     xs = [xb for _, xb in zip(range(steps), batches.iter_epoch(0))]
-    run = Run(cfg, model, make_optimizer(model, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0), batches, batches, by_hand=True)
-    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
-    flat.grad, flat_opt = torch.randn_like(flat), make_optimizer(torch.nn.ParameterList([flat]), cfg.lr, cfg.adam_eps)
-    def per_step(f):
-        def many():
-            for xb in xs: f(xb)
-        return min(timeit(many, 1, warmup=1) for _ in range(5)) / steps * 1e3
+    mk = lambda m, by_hand: Run(cfg, m, make_optimizer(m, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0),
+                                batches, batches, by_hand=by_hand)
+    run, auto = mk(model, True), mk(other, False)
+    for p in ref.parameters(): p.grad = torch.randn_like(p)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True)
+    def per_step(f):                               # short rounds, the best kept: a shared machine's quiet spells
+        def some():
+            for xb in xs[:chunk]: f(xb)
+        return min(timeit(some, 1, warmup=1) for _ in range(reps * steps // chunk)) / chunk * 1e3
     def making_batches():
-        for _ in zip(range(steps), batches.iter_epoch(1)): pass
+        for _ in zip(range(chunk), batches.iter_epoch(1)): pass
+    flat = hasattr(run.opt, 'maps')                # False: scratch_vae from before FlatAdam (for a before/after)
     old = torch.get_num_threads()
     torch.set_num_threads(1)                       # as scratch_vae_train runs by default (--threads)
-    try: out = dict(floor=gemm_floor(linear_shapes(model, cfg.batch_size))[0] * 1e3,
-               forward_backward=per_step(lambda xb: elbo_backward(model, xb, 1.0, run.gen)),
-               grad_norm=per_step(lambda xb: grad_norm(model)),
-               adam_14_tensors=per_step(lambda xb: run.opt.step()),
-               adam_one_flat_tensor=per_step(lambda xb: flat_opt.step()),
-               make_batch=min(timeit(making_batches, 1, warmup=1) for _ in range(5)) / steps * 1e3,
-               train_step=per_step(lambda xb: train_step(run, xb, 'bench')))
+    kw = dict(maps=run.opt.maps) if flat else {}
+    try: out = dict(floor=min(gemm_floor(linear_shapes(model, cfg.batch_size))[0] for _ in range(5)) * 1e3,
+               forward_backward=per_step(lambda xb: elbo_backward(model, xb, 1.0, run.gen, **kw)),
+               grad_norm=per_step(lambda xb: grad_norm(model, run.opt) if flat else grad_norm(model)),
+               adam=per_step(lambda xb: run.opt.step()),
+               adam_14_tensors=per_step(lambda xb: ref_opt.step()),
+               make_batch=min(timeit(making_batches, 1, warmup=1) for _ in range(reps * steps // chunk)) / chunk * 1e3,
+               train_step=per_step(lambda xb: train_step(run, xb, 'bench')),
+               train_step_autograd=per_step(lambda xb: train_step(auto, xb, 'bench')))
     finally: torch.set_num_threads(old)
     out['step_and_batch_vs_floor'] = (out['train_step'] + out['make_batch']) / out['floor']
-    out['floor_plus_flat_adam_vs_floor'] = (out['floor'] + out['adam_one_flat_tensor']) / out['floor']
+    out['step_vs_floor'] = out['train_step'] / out['floor']
+    out['autograd_step_vs_floor'] = out['train_step_autograd'] / out['floor']
+    out['flat_adam'] = flat
     return out
 
 
-def replica_scaling(Rs=(1, 2, 4, 8), steps=200):
-    "ms per step and per replica-step of R stacked replicas (Burda's model, batch 20, Adam included), best of 3."
-    from scratch_vae.replicas import replica_backward
+def replica_scaling(Rs=(1, 2, 4, 8), steps=200, reps=5):
+    """ms per step and per replica-step of R stacked replicas (Burda's model, batch 20, one thread): `lockstep_grads`'
+    work (each replica's noise, one stacked `hand_backward`), the gradient norm and `FlatAdam`'s step, best of `reps`;
+    against one model's `train_step` and the GEMM floor, in the same run."""
+    from scratch_vae.backprop import hand_backward
+    from scratch_vae.replicas import stacked
+    from scratch_vae.train import grad_norm
     from scratch_vae.model import noise
-    out = {}
-    for R in Rs:
-        ms = []
-        for r in range(R): torch.manual_seed(r); ms.append(VAE(hidden_dims=[200, 200], latent_dim=50, activation='tanh'))
-        params = [torch.nn.Parameter(torch.stack(ps).detach().clone()) for ps in zip(*[m.parameters() for m in ms])]
-        opt = make_optimizer(torch.nn.ParameterList(params), 1e-3, 1e-4)
-        x, gens = torch.rand(R, 20, 784).round(), [torch.Generator().manual_seed(r) for r in range(R)]
-        def step():
-            eps = torch.stack([noise((20, 50), x, g) for g in gens])
-            loss, grads, *_ = replica_backward(ms[0], params, x, 1.0, eps)
-            for p, g in zip(params, grads): p.grad = g
-            opt.step()
-        t = min(timeit(step, steps, warmup=20) for _ in range(3))
-        out[R] = dict(step_ms=t * 1e3, per_replica_ms=t / R * 1e3)
-    floor = gemm_floor(linear_shapes(VAE(hidden_dims=[200, 200], latent_dim=50, activation='tanh'), 20))[0]
+    old, out = torch.get_num_threads(), {}
+    torch.set_num_threads(1)
+    try:
+        cfg = TrainConfig(**BURDA)
+        torch.manual_seed(0); one = VAE(**cfg.model_config())
+        run = Run(cfg, one, make_optimizer(one, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0), None, None, by_hand=True)
+        xs = [torch.rand(20, 784).round() for _ in range(steps)]
+        def single():
+            for x in xs: train_step(run, x, 'bench')
+        alone = min(timeit(single, 1, warmup=1) for _ in range(reps)) / steps
+        for R in Rs:
+            ms = []
+            for r in range(R): torch.manual_seed(r); ms.append(VAE(**cfg.model_config()))
+            params = stacked(ms)
+            opt = make_optimizer(ms[0], cfg.lr, cfg.adam_eps, params)
+            x, gens = torch.rand(R, 20, 784).round(), [torch.Generator().manual_seed(r) for r in range(R)]
+            def step():
+                eps = torch.stack([noise((20, 50), x, g) for g in gens])
+                loss, *_ = hand_backward('tanh', opt.maps, x, eps, 1.0)
+                if torch.isfinite(loss.sum() + grad_norm(None, opt)): opt.step()
+            t = min(timeit(step, steps, warmup=20) for _ in range(reps))
+            out[R] = dict(step_ms=t * 1e3, per_replica_ms=t / R * 1e3, per_replica_vs_one_model=t / R / alone)
+        floor = min(gemm_floor(linear_shapes(one, 20))[0] for _ in range(3))
+    finally: torch.set_num_threads(old)
     for R in Rs: out[R]['per_replica_vs_floor'] = out[R]['per_replica_ms'] / (floor * 1e3)
+    out['one_model_train_step_ms'], out['floor_ms'] = alone * 1e3, floor * 1e3
     return out
 
 
@@ -280,18 +308,23 @@ def main():
         res['scale_out'] = scale_out(a.dataset, a.data, a.scale_out_epochs)
         Path(a.json or ROOT/'bench'/'scale_out.json').write_text(json.dumps(res, indent=2))
         return
+    global CLOCK
+    if a.replicas or a.breakdown: CLOCK, res['clock'] = time.thread_time, 'thread CPU time (time.thread_time)'
     if a.replicas:
         res['replicas'] = replica_scaling()
+        res['machine']['threads'] = 1                                   # what replica_scaling runs on
         for R, v in res['replicas'].items():
-            print(f"R = {R}: {v['step_ms']:.3f} ms a step, {v['per_replica_ms']:.3f} ms per replica-step "
-                  f"({v['per_replica_vs_floor']:.2f}× the single model's GEMM floor)", flush=True)
+            if isinstance(v, dict): print(f"R = {R}: {v['step_ms']:.3f} ms a step, {v['per_replica_ms']:.3f} ms per replica-step "
+                  f"({v['per_replica_vs_one_model']:.2f}× one model's train_step, {v['per_replica_vs_floor']:.2f}× its GEMM floor)", flush=True)
+        print(f"one model's train_step {res['replicas']['one_model_train_step_ms']:.3f} ms, GEMM floor {res['replicas']['floor_ms']:.3f} ms")
         Path(a.json or ROOT/'bench'/'replicas.json').write_text(json.dumps(res, indent=2))
         return
     x_train, _ = load_mnist('train', a.dataset, a.data)
     if a.breakdown:
         res['breakdown'] = b = step_breakdown(x_train)
         res['machine']['threads'] = 1                                   # what step_breakdown runs on
-        for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}", flush=True)
+        for k, v in b.items(): print(f"Burda batch-20 step, {k.replace('_', ' ')}: {v:.3f}{'×' if 'vs' in k else ' ms'}"
+                                     if not isinstance(v, bool) else f"FlatAdam: {v}", flush=True)
         Path(a.json or ROOT/'bench'/'breakdown.json').write_text(json.dumps(res, indent=2))
         return
     if a.busy:

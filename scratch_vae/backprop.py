@@ -5,11 +5,12 @@
 # %% ../nbs/03c_backprop.ipynb #e6aa3483
 from __future__ import annotations
 import torch
+from fastcore.basics import patch
 from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
 from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 
 # %% auto #0
-__all__ = ['nll_grad', 'kl_grads', 'supports', 'elbo_backward']
+__all__ = ['nll_grad', 'kl_grads', 'supports', 'linear_maps', 'hand_backward', 'elbo_backward', 'flat_groups', 'FlatAdam']
 
 # %% ../nbs/03c_backprop.ipynb #e3581bf2
 def nll_grad(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
@@ -22,62 +23,173 @@ def kl_grads(mu:torch.Tensor, logvar:torch.Tensor) -> tuple[torch.Tensor, torch.
     return mu, 0.5 * (logvar.exp() - 1)
 
 # %% ../nbs/03c_backprop.ipynb #aea2b7e8
-_DERIVATIVE = {'sigmoid': lambda y: y * (1 - y), 'tanh': lambda y: 1 - y * y, 'relu': lambda y: (y > 0).to(y.dtype)}
+_DERIVATIVE = {'sigmoid': lambda y: y * (1 - y), 'tanh': lambda y: 1 - y * y,
+               'relu': lambda y: (y > 0).to(y.dtype)}
 _ACTIVATION = {'sigmoid': torch.sigmoid, 'tanh': torch.tanh, 'relu': torch.relu}
 
 def supports(model:VAE, likelihood:str='bernoulli', k:int=1) -> bool:
-    "Whether `elbo_backward` covers this case: a Bernoulli likelihood, one sample (`k` = 1), sigmoid/tanh/ReLU."
+    "Whether `elbo_backward` covers it: Bernoulli likelihood, `k` = 1, sigmoid/tanh/ReLU."
     return likelihood == 'bernoulli' and k == 1 and model.activation in _DERIVATIVE
 
 # %% ../nbs/03c_backprop.ipynb #6d4660e1
 def _layers(seq) -> list: return [m for m in seq if hasattr(m, 'weight')]
 
-def _forward(model:VAE, x:torch.Tensor, generator=None, eps=None) -> dict:
-    "The forward pass of `model` on float images `x` `[B, 784]`, keeping every intermediate the backward pass uses."
-    act = _ACTIVATION[model.activation]
+def _joined(a:torch.Tensor, b:torch.Tensor, dim:int) -> torch.Tensor|None:
+    "`torch.cat([a, b], dim)` as a view where `b` follows `a` in one buffer, else `None`."
+    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr(): return None
+    if a.stride() != b.stride(): return None
+    if b.storage_offset() != a.storage_offset() + a.shape[dim] * a.stride(dim): return None
+    size = list(a.shape); size[dim] += b.shape[dim]
+    return a.as_strided(size, a.stride(), a.storage_offset())
+
+def linear_maps(model:VAE, params:list|None=None) -> tuple:
+    "`(encoder, head, decoder, copies)`: each map `(W, b, dW, db)` as data flows; μ, log σ² one."
+    ps = list(model.parameters()) if params is None else params   # stand-ins, e.g. stacked replicas
+    for p in ps:
+        if p.grad is None: p.grad = torch.zeros_like(p)
+    at = dict(zip(map(id, model.parameters()), ps))
+    one = lambda l: (at[id(l.weight)], at[id(l.bias)], at[id(l.weight)].grad, at[id(l.bias)].grad)
+    mu, lv, dims = one(model.mu), one(model.logvar), (-2, -1, -2, -1)
+    head, copies = [], []            # copies: (a gradient, its part of the head's) where not a view
+    for i, (a, b, d) in enumerate(zip(mu, lv, dims)):
+        if (h := _joined(a, b, d)) is None:
+            h, n = torch.cat([a, b], d), a.shape[d]
+            if i >= 2: copies += [(a, h.narrow(d, 0, n)), (b, h.narrow(d, n, b.shape[d]))]
+        head.append(h)
+    enc, dec = [one(l) for l in _layers(model.encoder)], [one(l) for l in _layers(model.decoder)]
+    return enc, head, dec, copies
+
+# %% ../nbs/03c_backprop.ipynb #5f0d7c21
+def _affine(W, b, u):
+    return torch.addmm(b, u, W.t()) if u.dim() == 2 else torch.baddbmm(b.unsqueeze(1), u, W.mT)
+
+def _forward(activation:str, maps:tuple, x:torch.Tensor, eps:torch.Tensor) -> dict:
+    "The forward pass of `maps` on `x` `[(R,) B, 784]`, noise `eps`; every intermediate kept."
+    act, (enc, head, dec, _) = _ACTIVATION[activation], maps
     hs = [x]
-    for lin in _layers(model.encoder): hs.append(act(torch.addmm(lin.bias, hs[-1], lin.weight.t())))
-    W = torch.cat([model.mu.weight, model.logvar.weight]); b = torch.cat([model.mu.bias, model.logvar.bias])
-    mu, s = torch.addmm(b, hs[-1], W.t()).split(model.latent_dim, 1)
+    for W, b, *_ in enc: hs.append(act(_affine(W, b, hs[-1])))
+    mu, s = _affine(head[0], head[1], hs[-1]).split(eps.shape[-1], -1)
     logvar = s.clamp(LOGVAR_MIN, LOGVAR_MAX)
-    if eps is None: eps = noise(mu.shape, mu, generator)                # as VAE.reparameterize draws it
     std = torch.exp(0.5 * logvar)
     gs = [mu + std * eps]
-    *hidden, out = _layers(model.decoder)
-    for lin in hidden: gs.append(act(torch.addmm(lin.bias, gs[-1], lin.weight.t())))
-    logits = torch.addmm(out.bias, gs[-1], out.weight.t())
-    return dict(hs=hs, W=W, mu=mu, s=s, logvar=logvar, eps=eps, std=std, gs=gs, logits=logits)
+    for W, b, *_ in dec[:-1]: gs.append(act(_affine(W, b, gs[-1])))
+    logits = _affine(dec[-1][0], dec[-1][1], gs[-1])
+    return dict(hs=hs, mu=mu, s=s, logvar=logvar, std=std, gs=gs, logits=logits)
 
 # %% ../nbs/03c_backprop.ipynb #68ce6c50
-def _linear_backward(lin, dy:torch.Tensor, u:torch.Tensor, need_input:bool=True):
-    "Set `lin`'s gradients for `y = u W^T + b` given ∂J/∂y, and return ∂J/∂u (if `need_input`)."
-    lin.weight.grad = dy.t() @ u
-    lin.bias.grad = dy.sum(0)
-    return dy @ lin.weight if need_input else None
+def _mm(a, b, out=None): return (torch.mm if a.dim() == 2 else torch.bmm)(a, b, out=out)
+
+def _linear_backward(m:tuple, dy:torch.Tensor, u:torch.Tensor, need_input:bool=True):
+    "Write `m = (W, b, dW, db)`'s gradients for `y = u W^T + b` given ∂J/∂y; return ∂J/∂u if asked."
+    W, _, dW, db = m
+    _mm(dy.mT, u, out=dW); torch.sum(dy, -2, out=db)
+    return _mm(dy, W) if need_input else None
 
 # %% ../nbs/03c_backprop.ipynb #b3eb6706
 @torch.no_grad()
-def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None) -> tuple[torch.Tensor, ELBO]:
-    "Batch-mean −ELBO of `model` on float `x` `[B, 784]` and every parameter's `.grad`, by hand: `(loss, parts)`, as `elbo_loss` returns them."
-    f, B, da = _forward(model, x, generator, eps), x.shape[0], _DERIVATIVE[model.activation]
-    mu, logvar, logits = f['mu'], f['logvar'], f['logits']
+def hand_backward(activation:str, maps:tuple, x:torch.Tensor, eps:torch.Tensor, beta:float=1.0):
+    "−ELBO's batch mean `[(R,)]`, its gradient into `maps`' `dW`, `db`: `(loss, log_lik, kl)`."
+    (enc, head, dec, copies), da = maps, _DERIVATIVE[activation]
+    f = _forward(activation, maps, x, eps)
+    B, mu, logvar, logits = x.shape[-2], f['mu'], f['logvar'], f['logits']
     log_lik, kl = bernoulli_log_likelihood(logits, x), kl_divergence(mu, logvar)
-    loss = (beta * kl - log_lik).mean()
-    *hidden, out = _layers(model.decoder)                                   # decoder, last layer first
-    dg = _linear_backward(out, nll_grad(logits, x) / B, f['gs'][-1])
-    for lin, g_in, g_out in zip(hidden[::-1], f['gs'][-2::-1], f['gs'][:0:-1]):
-        dg = _linear_backward(lin, dg * da(g_out), g_in)
-    dkl_mu, dkl_logvar = kl_grads(mu, logvar)                               # reparameterization and KL
-    dmu = dg + (beta / B) * dkl_mu
+    dg = _linear_backward(dec[-1], nll_grad(logits, x) / B, f['gs'][-1])   # decoder, last first
+    for m, g_in, g_out in zip(dec[-2::-1], f['gs'][-2::-1], f['gs'][:0:-1]):
+        dg = _linear_backward(m, dg * da(g_out), g_in)
+    dkl_mu, dkl_logvar = kl_grads(mu, logvar)                              # reparameterization, KL
     in_range = ((f['s'] >= LOGVAR_MIN) & (f['s'] <= LOGVAR_MAX)).to(x.dtype)
-    dlogvar = (0.5 * dg * f['eps'] * f['std'] + (beta / B) * dkl_logvar) * in_range
-    dhead, h = torch.cat([dmu, dlogvar], 1), f['hs'][-1]                     # the fused μ / log σ² head
-    dW = dhead.t() @ h
-    model.mu.weight.grad, model.logvar.weight.grad = dW[:model.latent_dim], dW[model.latent_dim:]
-    db = dhead.sum(0)
-    model.mu.bias.grad, model.logvar.bias.grad = db[:model.latent_dim], db[model.latent_dim:]
-    dh = dhead @ f['W']
-    enc = _layers(model.encoder)                                            # encoder, last layer first
-    for i in range(len(enc) - 1, -1, -1):
+    dlogvar = (0.5 * dg * eps * f['std'] + (beta / B) * dkl_logvar) * in_range
+    dh = _linear_backward(head, torch.cat([dg + (beta / B) * dkl_mu, dlogvar], -1), f['hs'][-1])
+    for i in range(len(enc) - 1, -1, -1):                                  # encoder, last first
         dh = _linear_backward(enc[i], dh * da(f['hs'][i + 1]), f['hs'][i], need_input=i > 0)
+    for g, part in copies: g.copy_(part)
+    return (beta * kl - log_lik).mean(-1), log_lik, kl
+
+# %% ../nbs/03c_backprop.ipynb #0c6a3e57
+@torch.no_grad()
+def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None, maps=None):
+    "Batch-mean −ELBO of `model` on `x` `[B, 784]` and every `.grad`, by hand: `(loss, parts)`."
+    if eps is None: eps = noise((x.shape[0], model.latent_dim), x, generator)  # as reparameterize
+    loss, log_lik, kl = hand_backward(model.activation, maps or linear_maps(model), x, eps, beta)
     return loss, ELBO(log_lik - beta * kl, log_lik, kl)
+
+# %% ../nbs/03c_backprop.ipynb #f1a70002
+def flat_groups(model:VAE, params:list|None=None) -> list[list]:
+    "`model`'s parameters (or stand-ins `params`) in `FlatAdam`'s blocks: by layer, μ, log σ² one."
+    own = list(model.parameters())
+    at = dict(zip(map(id, own), own if params is None else params))
+    blocks = []
+    for l in [*_layers(model.encoder), None, *_layers(model.decoder)]:
+        ls = [model.mu, model.logvar] if l is None else [l]
+        blocks += [[at[id(m.weight)] for m in ls], [at[id(m.bias)] for m in ls]]
+    return blocks
+
+def _carve(flat:torch.Tensor, blocks:list[list], dim:int) -> list[torch.Tensor]:
+    "Views of `flat`, one per tensor of `blocks`; a block is contiguous, its tensors side by side."
+    views, at = [], 0
+    for blk in blocks:
+        shape = list(blk[0].shape); shape[dim] = sum(p.shape[dim] for p in blk)
+        n = torch.Size(shape).numel(); whole, at, row = flat[at:at + n].view(shape), at + n, 0
+        for p in blk: views.append(whole.narrow(dim, row, p.shape[dim])); row += p.shape[dim]
+    return views
+
+# %% ../nbs/03c_backprop.ipynb #f1a70004
+class FlatAdam(torch.optim.Adam):
+    "torch's fused Adam over flat buffers of parameters, gradients, moments; `maps` for the step."
+    def __init__(self, model:VAE, lr:float, eps:float=1e-8, params:list|None=None):
+        blocks = flat_groups(model, params)        # `params`: stand-ins with a leading replica dim
+        self.params = [p for blk in blocks for p in blk]                # in the buffer's order
+        ps = list(model.parameters()) if params is None else params    # the state_dict's order
+        super().__init__(ps, lr=lr, eps=eps, fused=True)
+        n, like = sum(p.numel() for p in self.params), self.params[0].detach()
+        self.flat, self.grad, self.m, self.v = (like.new_zeros(n) for _ in range(4))
+        self.count = torch.zeros((), dtype=torch.float32, device=like.device)   # Adam's step
+        dim = 0 if params is None else 1
+        self.views = [_carve(t, blocks, dim) for t in (self.flat, self.grad, self.m, self.v)]
+        with torch.no_grad():
+            for p, w, g, m, v in zip(self.params, *self.views):
+                w.copy_(p); p.data, p.grad = w, g
+                self.state[p] = dict(step=self.count, exp_avg=m, exp_avg_sq=v)
+        self.maps = linear_maps(model, params)
+
+    def _gather(self):
+        "Bring gradients set elsewhere (autograd, an all-reduce that replaced them) into it."
+        for p, g in zip(self.params, self.views[1]):
+            if (h := p.grad) is g: continue                     # the usual case: written in place
+            if h is None: g.zero_()
+            elif h.data_ptr() != g.data_ptr(): g.copy_(h)
+            p.grad = g
+
+    def zero_grad(self, set_to_none:bool=True):
+        "Zero the gradients, keeping them views of the flat buffer (`set_to_none` is ignored)."
+        for p, g in zip(self.params, self.views[1]): p.grad = g
+        self.grad.zero_()
+
+    def grad_norm(self) -> torch.Tensor: self._gather(); return torch.linalg.vector_norm(self.grad)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self._gather(); g = self.param_groups[0]
+        self.count += 1
+        torch._fused_adam_([self.flat], [self.grad], [self.m], [self.v], [], [self.count],
+                           amsgrad=False, lr=g['lr'], beta1=g['betas'][0], beta2=g['betas'][1],
+                           weight_decay=g['weight_decay'], eps=g['eps'], maximize=False,
+                           grad_scale=None, found_inf=None)
+
+# %% ../nbs/03c_backprop.ipynb #f1a70006
+@patch
+def state_dict(self:FlatAdam) -> dict:
+    sd = super(FlatAdam, self).state_dict()
+    sd['state'] = {i: dict(s, step=s['step'].clone()) for i, s in sd['state'].items()}   # new dicts
+    return sd
+
+@patch
+def load_state_dict(self:FlatAdam, state_dict:dict):
+    super(FlatAdam, self).load_state_dict(state_dict)
+    steps = {float(self.state[p].get('step', 0)) for p in self.params}
+    if len(steps) > 1: raise ValueError(f"Adam state: the parameters differ in steps {steps}")
+    with torch.no_grad():
+        self.count.fill_(steps.pop())
+        for p, m, v in zip(self.params, *self.views[2:]):
+            m.copy_(self.state[p].get('exp_avg', 0)); v.copy_(self.state[p].get('exp_avg_sq', 0))
+            self.state[p] = dict(step=self.count, exp_avg=m, exp_avg_sq=v)

@@ -8,147 +8,122 @@ import time
 from dataclasses import replace
 from pathlib import Path
 import torch
-from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
-from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
-from .backprop import nll_grad, kl_grads, _ACTIVATION, _DERIVATIVE, _layers
-from .config import TrainConfig, pick_device, lr_at
+from .model import noise
+from .elbo import ELBO
+from .backprop import hand_backward
+from .config import TrainConfig, pick_device
 from .memory import check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
 from .run import prepare_run, open_run, end_epoch, checkpoint_run, save_final, StopOnSignal
-from .train import (Run, make_optimizer, grad_norm,
-                               NonFiniteLoss, TrainingInterrupted)
+from .train import Run, make_optimizer, train_epoch
 
 # %% auto #0
-__all__ = ['stacked', 'replica_forward', 'replica_backward', 'unstack', 'stack_state', 'replica_epoch', 'replica_configs',
-           'fit_replicas']
+__all__ = ['stacked', 'unstack', 'stack_state', 'Lockstep', 'lockstep_grads', 'replica_epoch', 'replica_configs', 'fit_replicas']
 
 # %% ../nbs/04a_replicas.ipynb #a4bfcf2d
-def stacked(runs:list[Run]) -> list[torch.nn.Parameter]:
-    "Each parameter of the runs' models, stacked along a new leading replica dimension, in `parameters()` order."
-    return [torch.nn.Parameter(torch.stack(ps).detach().clone()) for ps in zip(*[r.model.parameters() for r in runs])]
-
-# %% ../nbs/04a_replicas.ipynb #00bd990d
-def _slot(model:VAE, params:list) -> dict:
-    "Maps each of `model`'s layers to its (weight, bias) among the stacked `params`."
-    at = {id(p): q for p, q in zip(model.parameters(), params)}
-    return {id(l): (at[id(l.weight)], at[id(l.bias)]) for l in [*_layers(model.encoder), model.mu, model.logvar,
-                                                                 *_layers(model.decoder)]}
-
-def _linear(Wb, u): return torch.baddbmm(Wb[1].unsqueeze(1), u, Wb[0].transpose(1, 2))
-
-def replica_forward(model:VAE, params:list, x:torch.Tensor, eps:torch.Tensor) -> dict:
-    "The forward pass of R stacked replicas of `model`'s architecture: `x` `[R, B, 784]`, noise `eps` `[R, B, d]`."
-    act, slot = _ACTIVATION[model.activation], _slot(model, params)
-    hs = [x]
-    for l in _layers(model.encoder): hs.append(act(_linear(slot[id(l)], hs[-1])))
-    (Wm, bm), (Wl, bl) = slot[id(model.mu)], slot[id(model.logvar)]
-    head = (torch.cat([Wm, Wl], 1), torch.cat([bm, bl], 1))                 # the fused μ / log σ² head
-    mu, s = _linear(head, hs[-1]).split(model.latent_dim, 2)
-    logvar = s.clamp(LOGVAR_MIN, LOGVAR_MAX)
-    std = torch.exp(0.5 * logvar)
-    gs = [mu + std * eps]
-    *hidden, out = _layers(model.decoder)
-    for l in hidden: gs.append(act(_linear(slot[id(l)], gs[-1])))
-    return dict(slot=slot, hs=hs, head=head, mu=mu, s=s, logvar=logvar, eps=eps, std=std, gs=gs, logits=_linear(slot[id(out)], gs[-1]))
-
-# %% ../nbs/04a_replicas.ipynb #9609df5b
-def _back(grads:dict, Wb, dy, u, need_input:bool=True):
-    grads[id(Wb[0])], grads[id(Wb[1])] = torch.bmm(dy.transpose(1, 2), u), dy.sum(1)
-    return torch.bmm(dy, Wb[0]) if need_input else None
-
-@torch.no_grad()
-def replica_backward(model:VAE, params:list, x:torch.Tensor, beta:float, eps:torch.Tensor):
-    "`elbo_backward` for R stacked replicas: `(losses [R], grads in the order of params, log_lik [R, B], kl [R, B])`."
-    f, B, da, grads = replica_forward(model, params, x, eps), x.shape[1], _DERIVATIVE[model.activation], {}
-    slot, mu, logvar, logits, d = f['slot'], f['mu'], f['logvar'], f['logits'], model.latent_dim
-    log_lik, kl = bernoulli_log_likelihood(logits, x), kl_divergence(mu, logvar)
-    *hidden, out = _layers(model.decoder)                             # decoder, last layer first
-    dg = _back(grads, slot[id(out)], nll_grad(logits, x) / B, f['gs'][-1])
-    for l, g_in, g_out in zip(hidden[::-1], f['gs'][-2::-1], f['gs'][:0:-1]): dg = _back(grads, slot[id(l)], dg * da(g_out), g_in)
-    dkl_mu, dkl_logvar = kl_grads(mu, logvar)                               # reparameterization and KL
-    in_range = ((f['s'] >= LOGVAR_MIN) & (f['s'] <= LOGVAR_MAX)).to(x.dtype)
-    dlogvar = (0.5 * dg * f['eps'] * f['std'] + (beta / B) * dkl_logvar) * in_range
-    dhead = torch.cat([dg + (beta / B) * dkl_mu, dlogvar], 2)
-    dW, db, dh = torch.bmm(dhead.transpose(1, 2), f['hs'][-1]), dhead.sum(1), torch.bmm(dhead, f['head'][0])
-    for (W, b), sl in zip((slot[id(model.mu)], slot[id(model.logvar)]), (slice(0, d), slice(d, 2 * d))):
-        grads[id(W)], grads[id(b)] = dW[:, sl].contiguous(), db[:, sl].contiguous()   # fused Adam wants dense grads
-    enc = _layers(model.encoder)                                     # encoder, last layer first
-    for i in range(len(enc) - 1, -1, -1): dh = _back(grads, slot[id(enc[i])], dh * da(f['hs'][i + 1]), f['hs'][i], i > 0)
-    return (beta * kl - log_lik).mean(-1), [grads[id(p)] for p in params], log_lik, kl
+def stacked(models:list) -> list[torch.nn.Parameter]:
+    "Each parameter of `models`, stacked along a new leading replica dim (`parameters()` order)."
+    return [torch.nn.Parameter(torch.stack(ps).detach().clone())
+            for ps in zip(*[m.parameters() for m in models])]
 
 # %% ../nbs/04a_replicas.ipynb #2ebb61e3
 def unstack(runs:list[Run], params:list, opt:torch.optim.Optimizer):
-    "Copy replica r's slice of the stacked weights and Adam state into `runs[r]`'s model and optimizer."
+    "Copy replica r's slice of the stacked weights and Adam state into `runs[r]`'s model and Adam."
     st = opt.state_dict()
     for r, run in enumerate(runs):
         with torch.no_grad():
             for p, q in zip(run.model.parameters(), params): p.copy_(q[r])
-        state = {i: {k: (v if k == 'step' else v[r]).clone() for k, v in s.items()} for i, s in st['state'].items()}
+        state = {i: {k: (v if k == 'step' else v[r]).clone() for k, v in s.items()}
+                 for i, s in st['state'].items()}
         run.opt.load_state_dict({'state': state, 'param_groups': st['param_groups']})
 
 def stack_state(runs:list[Run], opt:torch.optim.Optimizer):
-    "Load the runs' Adam states, stacked, into `opt` (over the stacked parameters); they must have taken the same steps."
+    "Load the runs' Adam states, stacked, into `opt`; they must have taken the same steps."
     sds = [r.opt.state_dict()['state'] for r in runs]
     if not sds[0]: return
-    if len({float(s[0]['step']) for s in sds}) > 1: raise ValueError("the seeds' optimizers have taken different numbers of steps")
-    state = {i: {k: (v if k == 'step' else torch.stack([s[i][k] for s in sds])) for k, v in sds[0][i].items()} for i in sds[0]}
+    if len({float(s[0]['step']) for s in sds}) > 1:
+        raise ValueError("the seeds' optimizers have taken different numbers of steps")
+    stack = lambda i, k, v: v if k == 'step' else torch.stack([s[i][k] for s in sds])
+    state = {i: {k: stack(i, k, v) for k, v in sds[0][i].items()} for i in sds[0]}
     opt.load_state_dict({'state': state, 'param_groups': opt.state_dict()['param_groups']})
 
 # %% ../nbs/04a_replicas.ipynb #69828d81
-def replica_epoch(runs:list[Run], params:list, opt, epoch:int, stop, log=print):
-    "One epoch of every replica in lockstep: stacked steps, then each replica's own `end_epoch`."
-    cfg, t0, n = runs[0].cfg, time.perf_counter(), len(runs[0].batches)
-    first = runs[0].step if epoch == runs[0].epoch else 0
-    sums = torch.tensor([r.partial.get('sums', [0.0] * len(SUMS)) for r in runs], dtype=torch.float64)
-    for g in opt.param_groups: g['lr'] = lr_at(cfg, epoch)
-    its = [r.batches.iter_epoch(epoch) for r in runs]
-    for step in range(n):
-        xb = torch.stack([next(it) for it in its])                         # [R, B, 784]
-        if step < first: continue                                          # replays the order, computes nothing
-        eps = torch.stack([noise((xb.shape[1], runs[0].model.latent_dim), xb, r.gen) for r in runs])
-        loss, grads, log_lik, kl = replica_backward(runs[0].model, params, xb, cfg.beta, eps)
-        for p, g in zip(params, grads): p.grad = g
-        if not torch.isfinite(loss.sum() + grad_norm(torch.nn.ParameterList(params))):
-            raise NonFiniteLoss(f"non-finite value at epoch {epoch + 1}, step {step + 1}/{n}; every seed's last checkpoint is untouched")
-        opt.step()
-        sums += batch_sums(ELBO(None, log_lik, kl), loss)                 # one row of SUMS per replica
-        if stop.stop: _interrupt(runs, params, opt, epoch, step, n, sums, stop)
-    unstack(runs, params, opt)
-    for r, run in enumerate(runs):
-        end_epoch(run, epoch, dict(sums=sums[r], skipped=0), time.perf_counter() - t0, _tagged(log, run.cfg.seed))
+class _Batches:
+    "The runs' batches side by side: `[R, B, 784]`, each replica its own order and binarization."
+    def __init__(self, runs): self.each = [r.batches for r in runs]
+    def __len__(self): return len(self.each[0])
+    def iter_epoch(self, epoch):
+        return (torch.stack(xs) for xs in zip(*[b.iter_epoch(epoch) for b in self.each]))
+
+class Lockstep:
+    "R runs as one `Run` for `train_epoch`: stacked weights in a `FlatAdam`, `[R, B, 784]` batches."
+    def __init__(self, runs:list[Run]):
+        r0, self.runs = runs[0], runs
+        self.cfg, self.model, self.epoch, self.step = r0.cfg, r0.model, r0.epoch, r0.step
+        self.out = Path(r0.cfg.out).parent/'seed-*'            # where the messages say the checkpoints are
+        self.params = stacked([r.model for r in runs])
+        self.opt = make_optimizer(r0.model, r0.cfg.lr, r0.cfg.adam_eps, self.params)
+        stack_state(runs, self.opt)
+        self.batches, self.partial = _Batches(runs), self._partial([r.partial for r in runs])
+
+    def _partial(self, each:list[dict]) -> dict:
+        sums = [p.get('sums', [0.0] * len(SUMS)) for p in each]
+        return dict(sums=sums, skipped=each[0].get('skipped', 0))
+
+def lockstep_grads(ls:Lockstep, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "`loss_and_grads` for the stack: each replica's noise, one `hand_backward`: `(losses, sums)`."
+    eps = torch.stack([noise((xb.shape[1], ls.model.latent_dim), xb, r.gen) for r in ls.runs])
+    loss, log_lik, kl = hand_backward(ls.model.activation, ls.opt.maps, xb, eps, ls.cfg.beta)
+    return loss, batch_sums(ELBO(None, log_lik, kl), loss)
+
+# %% ../nbs/04a_replicas.ipynb #a7e1c0d2
+def _save_all(ls:Lockstep, epoch:int, step:int, partial:dict) -> str:
+    unstack(ls.runs, ls.params, ls.opt)
+    for r, run in enumerate(ls.runs):
+        checkpoint_run(run, epoch, step, dict(partial, sums=partial['sums'][r]))
+    return "resumable checkpoints written for every seed; continue with --resume"
 
 def _tagged(log, seed): return lambda s: log(f"[seed {seed}] {s}")
 
-def _interrupt(runs, params, opt, epoch, step, n, sums, stop):
-    unstack(runs, params, opt)
-    for r, run in enumerate(runs):
-        checkpoint_run(run, epoch, step + 1, dict(sums=sums[r].tolist(), skipped=0))
-    raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{n}): resumable checkpoints "
-                              "written for every seed; continue with --resume", stop.signal)
+def replica_epoch(ls:Lockstep, epoch:int, stop, log=print):
+    "An epoch of all replicas in lockstep: `train_epoch` on the stack, then each one's `end_epoch`."
+    t0 = time.perf_counter()
+    res = train_epoch(ls, epoch, stop, show_bar=False, grads=lockstep_grads,
+                      on_stop=lambda e, s, p: _save_all(ls, e, s, p))
+    unstack(ls.runs, ls.params, ls.opt)
+    for r, run in enumerate(ls.runs):
+        seconds = time.perf_counter() - t0
+        end_epoch(run, epoch, dict(res, sums=res['sums'][r]), seconds, _tagged(log, run.cfg.seed))
+    ls.step, ls.partial = 0, ls._partial([{}] * len(ls.runs))
 
 # %% ../nbs/04a_replicas.ipynb #4fdcd99b
 def replica_configs(cfg:TrainConfig, seeds:list[int]) -> list[TrainConfig]:
     "One config per seed: `cfg` with that seed, each in its own run directory `<out>/seed-<s>`."
-    if not seeds or len(set(seeds)) != len(seeds): raise ValueError(f"--seeds must be distinct seeds, got {seeds}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct seeds, got {seeds}")
     return [replace(cfg, seed=s, out=str(Path(cfg.out)/f'seed-{s}')) for s in seeds]
 
-def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:bool=False, log=print) -> list[dict]:
-    "Train one replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each seed."
-    if launched(): raise ValueError("--seeds trains its replicas in one process: start it without torchrun")
+def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:bool=False,
+                 log=print) -> list[dict]:
+    "Train a replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each."
+    if launched():
+        raise ValueError("--seeds trains its replicas in one process: start it without torchrun")
     device, runs = pick_device(cfg.device), []
     check_memory(cfg, replicas=len(seeds))
     try:          # every seed checked and locked before any is written: a refusal leaves every directory as it was
-        for c in replica_configs(cfg, seeds): runs.append(prepare_run(c, device, resume, overwrite, _tagged(log, c.seed)))
-        if not all(r.by_hand for r in runs): raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, sigmoid/tanh/relu")
-        if len({(r.epoch, r.step) for r in runs}) > 1:
-            raise ValueError(f"the seeds' checkpoints stand at different places {[(r.epoch, r.step) for r in runs]}: bring them level one by one first")
+        for c in replica_configs(cfg, seeds):
+            runs.append(prepare_run(c, device, resume, overwrite, _tagged(log, c.seed)))
+        if not all(r.by_hand for r in runs):
+            raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, "
+                             "sigmoid/tanh/relu")
+        if len(at := {(r.epoch, r.step) for r in runs}) > 1:
+            raise ValueError(f"the seeds' checkpoints stand at different places {sorted(at)}: "
+                             "bring them level one by one first")
         for r in runs: open_run(r, resume, _tagged(log, r.cfg.seed))
-        params = stacked(runs)
-        opt = make_optimizer(torch.nn.ParameterList(params), cfg.lr, cfg.adam_eps)
-        stack_state(runs, opt)
+        ls = Lockstep(runs)
         with StopOnSignal() as stop:
-            for epoch in range(runs[0].epoch, cfg.epochs): replica_epoch(runs, params, opt, epoch, stop, log)
+            for epoch in range(ls.epoch, cfg.epochs): replica_epoch(ls, epoch, stop, log)
         for r in runs: save_final(r)
     finally:
         for r in runs:

@@ -11,7 +11,7 @@ import torch
 from .data import Batches
 from .model import VAE, noise
 from .elbo import elbo_loss, iwae_bound
-from .backprop import supports, elbo_backward
+from .backprop import supports, elbo_backward, FlatAdam
 from .config import TrainConfig, lr_at
 from .distributed import world, shard_rows, all_reduce_step, LostRank
 from .evaluate import SUMS, batch_sums
@@ -31,14 +31,19 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, msg, signum=signal.SIGINT): super().__init__(msg); self.signum = int(signum)
 
 # %% ../nbs/04_train.ipynb #5823f86c
-def make_optimizer(model, lr:float, eps:float=1e-8) -> torch.optim.Adam:
-    "Adam, fused into one kernel where this torch supports it (CPU and CUDA since torch 2.4): same maths, less overhead."
-    try: return torch.optim.Adam(model.parameters(), lr=lr, eps=eps, fused=True)
-    except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(model.parameters(), lr=lr, eps=eps)
+def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> torch.optim.Adam:
+    "Adam: for a `VAE` a `FlatAdam` (03c_backprop), else torch's, fused where it can; same maths."
+    if isinstance(model, VAE):
+        try: return FlatAdam(model, lr, eps, params)    # `params`: stacked stand-ins (04a_replicas)
+        except (RuntimeError, TypeError, ValueError): pass  # no fused Adam for this device or dtype
+    ps = list(model.parameters()) if params is None else params
+    try: return torch.optim.Adam(ps, lr=lr, eps=eps, fused=True)
+    except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(ps, lr=lr, eps=eps)
 
 # %% ../nbs/04_train.ipynb #c212dcdf
-def grad_norm(model) -> torch.Tensor:
-    "Global L2 norm of all gradients, as a tensor (no synchronisation)."
+def grad_norm(model, opt=None) -> torch.Tensor:
+    "Global L2 norm of all gradients, as a tensor (no synchronisation); one pass with a `FlatAdam`."
+    if isinstance(opt, FlatAdam): return opt.grad_norm()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
@@ -84,7 +89,8 @@ def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         for p in run.model.parameters(): p.grad = torch.zeros_like(p)
         return torch.zeros((), device=xb.device), torch.zeros(len(SUMS), dtype=torch.float64, device=xb.device)
     if run.by_hand:
-        loss, parts = elbo_backward(run.model, x, cfg.beta, run.gen, eps)
+        maps = getattr(run.opt, 'maps', None)                     # FlatAdam's, looked up once
+        loss, parts = elbo_backward(run.model, x, cfg.beta, run.gen, eps, maps)
         return loss, batch_sums(parts, loss)
     run.opt.zero_grad(set_to_none=True)
     if cfg.k == 1: loss, parts = elbo_loss(run.model, x, cfg.beta, cfg.likelihood, run.gen, eps)
@@ -93,9 +99,9 @@ def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     with torch.no_grad(): return loss.detach(), batch_sums(parts, loss, n=len(x))
 
 # %% ../nbs/04_train.ipynb #121f94b7
-def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|None:
+def train_step(run:Run, xb:torch.Tensor, where:str, stop=None, grads=None) -> torch.Tensor|None:
     "One Adam step on the batch `xb`: its summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
-    loss, sums = loss_and_grads(run, xb)
+    loss, sums = (grads or loss_and_grads)(run, xb)      # `grads`: stacked replicas' (04a_replicas)
     if world()[1] > 1:      # one all-reduce: gradients weighted by this rank's share, the sums, and any rank's stop request
         rows = shard_rows(len(xb))
         asked = torch.tensor([float(bool(stop is not None and stop.signal))], dtype=torch.float64, device=sums.device)
@@ -106,35 +112,39 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None) -> torch.Tensor|N
         if stop is not None:                 # a signal that came after `asked` was read waits for the next step
             stop.agreed = bool(total[len(SUMS)] > 0)
             if stop.agreed and not stop.signal: stop.signal = signal.SIGTERM             # another rank was signalled
-    gnorm = grad_norm(run.model)
-    if not torch.isfinite(loss + gnorm):
+    gnorm = grad_norm(run.model, run.opt)
+    if not torch.isfinite(loss.sum() + gnorm):          # a loss per replica: any of them
         if run.cfg.on_nan == 'stop':
-            raise NonFiniteLoss(f"non-finite value at {where}: loss {loss.item()}, gradient norm {gnorm.item()}. Stopped; "
-                                f"the last good checkpoint in {run.out}, if any, is untouched. Try a lower --lr, or on_nan='skip'.")
+            raise NonFiniteLoss(f"non-finite value at {where}: loss {loss.tolist()}, gradient norm {gnorm.item()}. "
+                                f"Stopped; the last good checkpoint in {run.out}, if any, is untouched. "
+                                "Try a lower --lr, or on_nan='skip'.")
         run.opt.zero_grad(set_to_none=True)
         return None
     run.opt.step()
     return sums
 
 # %% ../nbs/04_train.ipynb #50ff3622
-def train_epoch(run:Run, epoch:int, stop=None, show_bar:bool=True, on_stop=None) -> dict:
-    "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`. When `stop.stop` says so, "
-    "`on_stop(epoch, step, partial)` saves the place (returning what it wrote) and `TrainingInterrupted` is raised."
+def train_epoch(run:Run, epoch:int, stop=None, show_bar:bool=True, grads=None, on_stop=None) -> dict:
+    "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`. When `stop.stop` says "
+    "so, `on_stop(epoch, step, partial)` saves the place (and says where) and `TrainingInterrupted` is raised; "
+    "`grads` replaces `loss_and_grads` (04a_replicas)."
     sums = torch.tensor(run.partial.get('sums', [0.0] * len(SUMS)), dtype=torch.float64)   # SUMS: recon, kl, loss, n
-    if len(sums) == 3: sums = torch.cat([sums, torch.tensor([float(run.partial['n'])], dtype=torch.float64)])  # older checkpoints
+    if sums.shape == (3,): sums = torch.cat([sums, torch.tensor([float(run.partial['n'])], dtype=torch.float64)])  # older checkpoints
     skipped, first = run.partial.get('skipped', 0), run.step if epoch == run.epoch else 0
     for group in run.opt.param_groups: group['lr'] = lr_at(run.cfg, epoch)
     run.model.train()
     for step, xb in enumerate(progress(run.batches.iter_epoch(epoch), len(run.batches), f'epoch {epoch + 1}', show_bar)):
         if step < first: continue     # replays the batch order and binarization noise, computes nothing
-        s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}", stop)
+        s = train_step(run, xb, f"epoch {epoch + 1}, step {step + 1}/{len(run.batches)}", stop, grads)
         if s is None: skipped += 1
         else: sums += s.cpu()
         if stop is not None and stop.stop:
-            saved = on_stop(epoch, step + 1, dict(sums=sums.tolist(), skipped=skipped)) if on_stop else 'nothing saved'
+            partial = dict(sums=sums.tolist(), skipped=skipped)
+            saved = on_stop(epoch, step + 1, partial) if on_stop else 'nothing saved'
             raise TrainingInterrupted(f"{stop.signal.name} during epoch {epoch + 1} (step {step + 1}/{len(run.batches)}): "
                                       f"{saved}", stop.signal)
-    if sums[3] == 0: raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
+    if (sums[..., 3] == 0).any():
+        raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
     return dict(sums=sums, skipped=skipped)
 
 # %% ../nbs/04_train.ipynb #1495702c

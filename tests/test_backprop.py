@@ -40,3 +40,22 @@ def test_gradients_equal_autograd_in_float64(act):
     loss2, _ = elbo_backward(m, x, 0.7, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(loss2, loss.detach())
     for n, p in m.named_parameters(): torch.testing.assert_close(p.grad, want[n], rtol=1e-9, atol=1e-12, msg=n)
+
+
+@pytest.mark.parametrize('act', ['sigmoid', 'tanh', 'relu'])
+def test_stacked_replicas_equal_autograd_in_float64(act):
+    "The one backward with a replica dimension (as 04a_replicas runs it, in a FlatAdam): each replica's autograd gradient."
+    from scratch_vae.replicas import stacked
+    from scratch_vae.train import make_optimizer
+    from scratch_vae.backprop import hand_backward
+    ms = []
+    for r in range(3): torch.manual_seed(r); ms.append(VAE(hidden_dims=[64, 32], latent_dim=4, activation=act).double())
+    params = stacked(ms)
+    opt = make_optimizer(ms[0], 1e-3, 1e-4, params)
+    x, eps = torch.rand(3, 16, 784, dtype=torch.float64), torch.randn(3, 16, 4, dtype=torch.float64)
+    losses, *_ = hand_backward(act, opt.maps, x, eps, 0.7)
+    for r, m in enumerate(ms):
+        loss, _ = elbo_loss(m, x[r], 0.7, eps=eps[r]); m.zero_grad(); loss.backward()
+        torch.testing.assert_close(losses[r], loss.detach())
+        for (n, p), q in zip(m.named_parameters(), params):
+            torch.testing.assert_close(q.grad[r], p.grad, rtol=1e-9, atol=1e-12, msg=n)
