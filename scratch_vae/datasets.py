@@ -139,8 +139,8 @@ def missing_message(dataset:str, root, dest:Path, splits) -> str:
 def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, timeout:float=10.0, log=print, root=None):
     "Download the missing files of `splits` of `dataset` into the folder `dest`, trying `mirrors` in order."
     if root is not None and not Path(root).is_dir():      # a mistyped --data: say so, don't fetch into it
-        raise FileNotFoundError(f"--data {root}: no such folder. It names the folder that holds {dataset}/ "
-                                f"(e.g. --data data for ./data/{dataset}/); or leave it out to search ./data and the clone")
+        raise FileNotFoundError(f"--data {root}: no such folder (it names the folder that holds {dataset}/). "
+                                + missing_message(dataset, root, dest, splits))
     info, dest = DATASETS[dataset], Path(dest)
     mirrors = info['mirrors'] if mirrors is None else mirrors
     made = [p for p in (dest, *dest.parents) if not p.exists()]        # folders to take away again if nothing arrives

@@ -70,6 +70,9 @@ def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES: raise CheckpointError(path, f"{size:,} bytes: larger than any scratch_vae file")
             buf, end = _head(f, path, size)
+            if tensors and size < len(buf) + end:        # the header promises more than the file holds
+                raise CheckpointError(path, f"not a readable safetensors file (truncated: its tensors need {end:,} "
+                                            f"bytes, it holds {max(size - len(buf), 0):,})")
             if tensors and size > len(buf) + end:        # refused before a byte of them is read
                 raise CheckpointError(path, f"{size - len(buf) - end:,} trailing bytes after its last tensor: "
                                             "not a file save_safetensors wrote; refusing it")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from conftest import ROOT, DATA, run
-import scratch_vae.train as T
+import scratch_vae.train as T, scratch_vae.run as R
 from scratch_vae.config import TrainConfig
 
 BIN = Path(sys.executable).parent
@@ -72,7 +72,7 @@ def test_only_rank_0_logs_and_writes(pair):
 
 def test_a_rank_other_than_0_writes_nothing(tmp_path, monkeypatch):
     "Rank 1's view of a run, in one process: the training loop as rank 1 runs it, and not one file written."
-    monkeypatch.setattr(T, 'is_main', lambda: False)
+    monkeypatch.setattr(R, 'is_main', lambda: False)
     out = tmp_path/'run'
     res = T.fit(TrainConfig(dataset='mnist', data=str(DATA), limit=1000, epochs=2, out=str(out)), quiet=True)
     assert not out.exists() and res['history'] == []

@@ -156,7 +156,7 @@ def test_narrow_screen(browser, server, artifacts):
 
 def test_export_refuses_modified_weights_and_missing_data(tmp_path, monkeypatch):
     "The docs build's export: one line when the shipped file's SHA-256 is off or the MNIST test set is missing."
-    import shutil, scratch_vae.checkpoint as ck
+    import shutil, scratch_vae.weights as ck
     from explorer_data import ExplorerError, explorer_data
     monkeypatch.chdir(tmp_path); monkeypatch.delenv('SCRATCH_VAE_DATA', raising=False)     # no ./data, no $SCRATCH_VAE_DATA
     with pytest.raises(ExplorerError, match=r'MNIST test set is missing \(t10k-images.*load_mnist') as e: explorer_data(data_root=tmp_path)

@@ -3,7 +3,7 @@ import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from conftest import ROOT, DATA, run
-import scratch_vae.checkpoint as C
+import scratch_vae.weights as C
 from scratch_vae.checkpoint import load_model, CheckpointError, pretrained
 from scratch_vae.data import load_mnist
 from scratch_vae.evaluate import evaluate

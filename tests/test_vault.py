@@ -63,7 +63,7 @@ def test_start_removes_only_its_own_dead_writers_files(tmp_path, done):
     out = tmp_path/'run'; out.mkdir()
     for n, b in snapshot(done).items(): (out/n).write_bytes(b)
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True).stdout.strip()
-    ours_dead, others = f'.history.jsonl.scratch_vae-{dead}-x1.tmp', ['.evaluation.json.abc.tmp', '.notes.tmp',
+    ours_dead, others = f'.history.jsonl.scratch_vae-{dead}-x1abcd_9.tmp', ['.evaluation.json.abc.tmp', '.notes.tmp',
                                                                      f'.model.safetensors.scratch_vae-{os.getpid()}-live.tmp']
     for n in [ours_dead, *others]: (out/n).write_text('x')
     cli('scratch_vae_train', *TINY, '--out', out, '--resume', '--epochs', 2)
