@@ -107,7 +107,8 @@ def hand_backward(activation:str, maps:tuple, x:torch.Tensor, eps:torch.Tensor, 
 
 # %% ../nbs/03c_backprop.ipynb #0c6a3e57
 @torch.no_grad()
-def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator=None, eps=None, maps=None):
+def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator:torch.Generator|None=None,
+                  eps:torch.Tensor|None=None, maps:dict|None=None):
     "Batch-mean −ELBO of `model` on `x` `[B, 784]` and every `.grad`, by hand: `(loss, parts)`."
     if eps is None: eps = noise((x.shape[0], model.latent_dim), x, generator)  # as reparameterize
     loss, log_lik, kl = hand_backward(model.activation, maps or linear_maps(model), x, eps, beta)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/03f_bounds.ipynb #d3a1ae0d
 from __future__ import annotations
+from collections.abc import Callable
 import math, time
 from typing import NamedTuple
 import torch
@@ -19,15 +20,15 @@ __all__ = ['normal_log_prob', 'log_mean_exp', 'sigmoid_schedule', 'LinearGaussia
 
 # %% ../nbs/03f_bounds.ipynb #b80e50a2
 def normal_log_prob(z:torch.Tensor, mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
-    "$\\log \\mathcal N(z; \\mu, \\mathrm{diag}\\,e^{\\mathrm{logvar}})$, summed over the last dim."
+    "log N(z; μ, diag(exp logvar)), summed over the last dim."
     return -0.5 * ((z - mu).pow(2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
 
 def log_mean_exp(a:torch.Tensor, dim:int=0) -> torch.Tensor:
-    "$\\log \\frac1n \\sum_i e^{a_i}$ along `dim`, stably: C chains' weights into one estimate."
+    "log((1/n) Σᵢ exp aᵢ) along `dim`, stably: C chains' weights into one estimate."
     return torch.logsumexp(a, dim) - math.log(a.shape[dim])
 
 def sigmoid_schedule(T:int, delta:float=4.0) -> list[float]:
-    "$0 = \\beta_0 < \\beta_1 < \\dots < \\beta_T = 1$, as a sigmoid: small steps at the ends."
+    "0 = β₀ < β₁ < … < β_T = 1, as a sigmoid: small steps at the ends."
     s = torch.linspace(-delta, delta, T + 1, dtype=torch.float64).sigmoid()
     return ((s - s[0]) / (s[-1] - s[0])).tolist()
 
@@ -35,7 +36,7 @@ def sigmoid_schedule(T:int, delta:float=4.0) -> list[float]:
 class LinearGaussian:
     "z ~ N(0, I), x | z ~ N(Wz + b, s²I): exact log p(x) = log N(x; b, WWᵀ + s²I)."
     def __init__(self, W:torch.Tensor, b:torch.Tensor, s:float): self.W, self.b, self.s = W, b, s
-    def sample(self, n:int, generator=None):
+    def sample(self, n:int, generator:torch.Generator|None=None):
         "`(x, z)`: n draws from the joint; each z is an exact draw from p(z | x)."
         z = noise((n, self.W.shape[1]), self.W, generator)
         return z @ self.W.T + self.b + self.s * noise((n, self.W.shape[0]), self.W, generator), z
@@ -63,8 +64,9 @@ def state(z, log_joint, mu, logvar) -> State:
     lq, gq = normal_log_prob(z, mu, logvar), -(z - mu) / logvar.exp()
     return State(z.detach(), lp.detach(), gp, lq, gq)
 
-def hmc(s:State, beta:float, eps:torch.Tensor, leapfrog:int, log_joint, mu, logvar, generator=None):
-    "One HMC transition leaving $f_\\beta$ invariant, step size `eps` `[C, N]`: `(State, accept)`."
+def hmc(s:State, beta:float, eps:torch.Tensor, leapfrog:int, log_joint, mu, logvar,
+        generator:torch.Generator|None=None):
+    "One HMC transition leaving f_β invariant, step size `eps` `[C, N]`: `(State, accept)`."
     logf = lambda s: (1 - beta) * s.lq + beta * s.lp
     grad = lambda s: (1 - beta) * s.gq + beta * s.gp
     e = eps.unsqueeze(-1)
@@ -91,7 +93,7 @@ def ais(log_joint, # z `[C, N, d]` → log p(x, z) `[C, N]`
         chains:int=1, # chains per image
         z:torch.Tensor|None=None, # start here instead of at draws from q (`[C, N, d]`)
         eps:float|torch.Tensor=0.05, # first step size, or a `[T, C, N]` schedule to replay
-        leapfrog:int=5, target:float=0.65, generator=None, tick=None) -> AIS:
+        leapfrog:int=5, target:float=0.65, generator:torch.Generator|None=None, tick:Callable|None=None) -> AIS:
     "Anneal `chains` chains per image from q to p(x, z) along `betas` by HMC."
     if z is None: z = mu + (0.5 * logvar).exp() * noise((chains,) + mu.shape, mu, generator)
     fixed = torch.is_tensor(eps) and eps.dim() == 3
@@ -109,7 +111,7 @@ def ais(log_joint, # z `[C, N, d]` → log p(x, z) `[C, N]`
 
 # %% ../nbs/03f_bounds.ipynb #1be77cef
 def bdmc(log_joint, mu, logvar, z_true:torch.Tensor, betas:list[float], chains:int=1,
-         generator=None, **kw):
+         generator:torch.Generator|None=None, **kw):
     "Per-image `(lower, upper)` on log p(x): AIS from q; reverse AIS from exact draws `z_true`."
     fwd = ais(log_joint, mu, logvar, betas, chains, generator=generator, **kw)
     z = z_true.expand((chains,) + z_true.shape)
@@ -164,7 +166,7 @@ def elbo_at(model, x, mu, logvar, eps, likelihood:str='bernoulli') -> torch.Tens
 
 def optimized_elbo(model, x, likelihood:str='bernoulli', lr:float=3e-3, samples:int=10,
                    tol:float=0.01, halvings:int=4, max_steps:int=20000, k_eval:int=1000,
-                   generator=None):
+                   generator:torch.Generator|None=None):
     "`(L[q*], L[q], steps)`: per-image ELBOs after Adam on each image's (μ, log σ²), and before."
     x = model.flat_input(x)
     with torch.no_grad(): mu0, lv0 = model.encode(x)

@@ -63,7 +63,7 @@ def _loaded(module:str, name:str) -> type:
     m = sys.modules.get(f'scratch_vae.{module}')
     return getattr(m, name) if m else _NeverRaised
 
-def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the command'):
+def run_cli(parser:argparse.ArgumentParser, command, argv:list[str]|None=None, what:str='the command'):
     "Parse `argv` with `parser`, call `command(**flags)`, and turn user-fixable errors into one line on stderr and exit status 2; `what` names the work in an interrupt's message."
     prog = parser.prog
     for stream in (sys.stdout, sys.stderr):     # a terminal that can't show '→' or '±' gets an escape, not a crash
@@ -85,7 +85,7 @@ def run_cli(parser:argparse.ArgumentParser, command, argv=None, what:str='the co
         if d := sys.modules.get('scratch_vae.distributed'): d.finish_distributed()      # leave torchrun's process group, if in one
 
 # %% ../nbs/05a_cli.ipynb #27c4c947
-def train_cli(argv=None):
+def train_cli(argv:list[str]|None=None):
     "Console entry point of `scratch_vae_train` (returns nothing: a console script's return value becomes its exit status)."
     run_cli(train_parser(), train_cmd, argv, 'training')
 
@@ -93,15 +93,15 @@ PARSERS = dict(evaluate=lambda: config_parser(EvaluateArgs, 'scratch_vae_evaluat
                reconstruct=lambda: config_parser(ReconstructArgs, 'scratch_vae_reconstruct', reconstruct_cmd.__doc__),
                sample=lambda: config_parser(SampleArgs, 'scratch_vae_sample', sample_cmd.__doc__))
 
-def evaluate_cli(argv=None):
+def evaluate_cli(argv:list[str]|None=None):
     "Console entry point of `scratch_vae_evaluate`."
     run_cli(PARSERS['evaluate'](), evaluate_cmd, argv, 'evaluation')
 
-def reconstruct_cli(argv=None):
+def reconstruct_cli(argv:list[str]|None=None):
     "Console entry point of `scratch_vae_reconstruct`."
     run_cli(PARSERS['reconstruct'](), reconstruct_cmd, argv, 'reconstruction')
 
-def sample_cli(argv=None):
+def sample_cli(argv:list[str]|None=None):
     "Console entry point of `scratch_vae_sample`."
     run_cli(PARSERS['sample'](), sample_cmd, argv, 'sampling')
 
@@ -111,7 +111,7 @@ COMMANDS = dict(train=(train_cli, "train the VAE; write the model, checkpoint, h
                 reconstruct=(reconstruct_cli, "a picture of test images above their reconstructions"),
                 sample=(sample_cli, "a picture of images decoded from z ~ N(0, I)"))
 
-def main(argv=None):
+def main(argv:list[str]|None=None):
     "`python -m scratch_vae COMMAND [FLAGS]`: run `COMMAND` (train, evaluate, reconstruct, sample); without one, list them."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]][0](argv[1:])

@@ -149,7 +149,7 @@ def resume_config(given:dict, old:dict, path) -> TrainConfig:
     return TrainConfig(**kept | given)
 
 # %% ../nbs/03b_config.ipynb #b17cf852
-def train_config(given:dict, resume:bool=False, run_dir=None) -> TrainConfig:
+def train_config(given:dict, resume:bool=False, run_dir:str|Path|None=None) -> TrainConfig:
     "The `TrainConfig` of a command line: the flags `given`, over the checkpoint's settings when resuming (the one in `run_dir`, default `--out`), over the defaults."
     given = dict(given)
     if 'epochs' not in given and os.environ.get('SCRATCH_VAE_EPOCHS'):

@@ -4,6 +4,7 @@
 
 # %% ../nbs/00b_datasets.ipynb #a8e27538
 from __future__ import annotations
+from collections.abc import Callable
 import hashlib, http.client, os, tempfile, time, urllib.error, urllib.parse, urllib.request
 from pathlib import Path
 import numpy as np
@@ -64,7 +65,7 @@ def check_labels(a:np.ndarray, path, n_classes:int=10) -> np.ndarray:
 # %% ../nbs/00b_datasets.ipynb #4107a3f7
 from .files import CLONE    # the clone the package runs from (with -e)
 
-def data_roots(root=None) -> list[Path]:
+def data_roots(root:str|Path|None=None) -> list[Path]:
     "The folders searched for datasets: `root` alone if given, else `$SCRATCH_VAE_DATA`, `./data`, the clone's `data/` (absolute)."
     roots = [root] if root else [os.environ.get('SCRATCH_VAE_DATA'), 'data', CLONE/'data']
     return list(dict.fromkeys(Path(r).absolute() for r in roots if r))
@@ -73,12 +74,12 @@ def _find_file(d:Path, name:str):
     for cand in (d/name, d/name.removesuffix('.gz')):
         if cand.is_file(): return cand
 
-def candidate_dirs(dataset:str, root=None) -> list[Path]:
+def candidate_dirs(dataset:str, root:str|Path|None=None) -> list[Path]:
     "Every folder that may hold `dataset`, in search order."
     if dataset not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     return [r/dataset for r in data_roots(root)] + ([] if root else [Path(d) for d in DATASETS[dataset]['system_dirs']])
 
-def find_split(dataset:str, split:str, root=None) -> tuple[Path, Path] | None:
+def find_split(dataset:str, split:str, root:str|Path|None=None) -> tuple[Path, Path] | None:
     "Paths of the (images, labels) files of `split` in the first folder that has both, or `None`."
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
     for d in candidate_dirs(dataset, root):
@@ -123,7 +124,7 @@ def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1
     return dest
 
 # %% ../nbs/00b_datasets.ipynb #e2fb49d3
-def missing_files(dataset:str, root=None, splits=('train', 'test')) -> list[str]:
+def missing_files(dataset:str, root:str|Path|None=None, splits:tuple=('train', 'test')) -> list[str]:
     "Names of the files of `splits` of `dataset` found in none of the search folders."
     dirs = candidate_dirs(dataset, root)
     return [n for s in splits for n in SPLITS[s] if not any(_find_file(d, n) for d in dirs)]
@@ -136,7 +137,8 @@ def missing_message(dataset:str, root, dest:Path, splits) -> str:
             f"Put them there by hand, e.g.: mkdir -p {dest} && cp /path/to/{dataset}/*-ubyte.gz {dest}/ "
             f"(see data/README.md), or set SCRATCH_VAE_DATA to a folder that holds {dataset}/.")
 
-def download_dataset(dataset:str, dest, splits=('train', 'test'), mirrors=None, timeout:float=10.0, log=print, root=None):
+def download_dataset(dataset:str, dest, splits:tuple=('train', 'test'), mirrors:list[str]|None=None, timeout:float=10.0,
+                     log:Callable|None=print, root:str|Path|None=None):
     "Download the missing files of `splits` of `dataset` into the folder `dest`, trying `mirrors` in order."
     if root is not None and not Path(root).is_dir():      # a mistyped --data: say so, don't fetch into it
         raise FileNotFoundError(f"--data {root}: no such folder (it names the folder that holds {dataset}/). "

@@ -13,12 +13,12 @@ __all__ = ['xavier_bound', 'LinearLayer']
 
 # %% ../nbs/01_layers.ipynb #d5cf3960
 def xavier_bound(fan_in:int, fan_out:int, gain:float=1.0) -> float:
-    "Bound $a = \\text{gain}\\cdot\\sqrt{6/(n_\\text{in}+n_\\text{out})}$ of the Xavier/Glorot uniform init $U(-a, a)$; `fan_in` is $n_\\text{in}$, `fan_out` is $n_\\text{out}$."
+    "Bound a = gain · √(6 / (fan_in + fan_out)) of the Xavier/Glorot uniform init U(−a, a)."
     return gain * math.sqrt(6.0 / (fan_in + fan_out))
 
 # %% ../nbs/01_layers.ipynb #15773671
 class LinearLayer(nn.Module):
-    "A fully-connected layer $y = xW^\\top + b$ from raw parameters, Xavier-uniform initialised."
+    "A fully-connected layer y = x Wᵀ + b from raw parameters, Xavier-uniform initialised."
     def __init__(self, in_features:int, out_features:int, bias:bool=True, generator:torch.Generator|None=None):
         super().__init__()
         if in_features < 1 or out_features < 1:

@@ -4,6 +4,7 @@
 
 # %% ../nbs/00c_progress.ipynb #bb9e0d68
 from __future__ import annotations
+from collections.abc import Callable
 import sys, time
 
 # %% auto #0
@@ -29,7 +30,7 @@ def say(s:str):
     print(s, flush=True)
 
 def progress(it, total:int, desc:str='', show:bool=True, unit:str='steps', every:float=10.0, tenths:bool=False,
-             log=say, bar:bool|None=None):
+             log:Callable=say, bar:bool|None=None):
     "Iterate `it`, showing progress: a tqdm bar if `bar` (default: stderr is a terminal), else a `progress_line` to `log` every `every` seconds and, with `tenths`, at each tenth of `total`."
     if not show: yield from it; return
     if sys.stderr.isatty() if bar is None else bar:

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04a_replicas.ipynb #858e5356
 from __future__ import annotations
+from collections.abc import Callable
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -86,7 +87,7 @@ def _save_all(ls:Lockstep, epoch:int, step:int, partial:dict) -> str:
 
 def _tagged(log, seed): return lambda s: log(f"[seed {seed}] {s}")
 
-def replica_epoch(ls:Lockstep, epoch:int, stop, log=print):
+def replica_epoch(ls:Lockstep, epoch:int, stop, log:Callable=print):
     "An epoch of all replicas in lockstep: `train_epoch` on the stack, then each one's `end_epoch`."
     t0 = time.perf_counter()
     res = train_epoch(ls, epoch, stop, show_bar=False, grads=lockstep_grads,
@@ -105,7 +106,7 @@ def replica_configs(cfg:TrainConfig, seeds:list[int]) -> list[TrainConfig]:
     return [replace(cfg, seed=s, out=str(Path(cfg.out)/f'seed-{s}')) for s in seeds]
 
 def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:bool=False,
-                 log=print) -> list[dict]:
+                 log:Callable=print) -> list[dict]:
     "Train a replica of `cfg` per seed, in lockstep in one process; returns `fit`'s dict for each."
     if launched():
         raise ValueError("--seeds trains its replicas in one process: start it without torchrun")

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04b_run.ipynb #343129c7
 from __future__ import annotations
+from collections.abc import Callable
 import math, signal, threading, time
 from dataclasses import asdict
 from pathlib import Path
@@ -65,7 +66,7 @@ def saver(run:Run):
     return on_stop
 
 # %% ../nbs/04b_run.ipynb #d1e0f4f3
-def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]:
+def load_images(cfg:TrainConfig, log:Callable=print) -> tuple[torch.Tensor, torch.Tensor]:
     "uint8 train and test images of `cfg.dataset` (first `cfg.limit` of each); all missing files fetched or named at once."
     if missing_files(cfg.dataset, cfg.data):
         download_dataset(cfg.dataset, data_roots(cfg.data)[0]/cfg.dataset, log=log, root=cfg.data)
@@ -73,7 +74,7 @@ def load_images(cfg:TrainConfig, log=print) -> tuple[torch.Tensor, torch.Tensor]
     return tuple(x[:cfg.limit] if cfg.limit else x for x in xs)
 
 # %% ../nbs/04b_run.ipynb #29efa77d
-def resume_run(run:Run, log=print):
+def resume_run(run:Run, log:Callable=print):
     "Restore `run` from its checkpoint; `ValueError` naming every setting that differs from the checkpoint's."
     tensors, meta = read_checkpoint(checkpoint_path(run.out))
     diff = resume_conflicts(config_from(meta['config'], checkpoint_path(run.out)), run.cfg)
@@ -107,7 +108,8 @@ def claim_run_dir(out:Path, resume:bool, overwrite:bool) -> RunLock|None:
     except BaseException: lock.release(); raise
     return lock
 
-def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
+def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False,
+                log:Callable=print) -> Run:
     "A `Run` on `device` with its directory locked and every check made (restored from the checkpoint with `resume`, "
     "read under the lock); nothing in the directory is deleted or written yet: that is `open_run`."
     check_batch_size(cfg.batch_size)
@@ -132,7 +134,7 @@ def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwri
         raise
     return run
 
-def open_run(run:Run, resume:bool=False, log=print) -> Run:
+def open_run(run:Run, resume:bool=False, log:Callable=print) -> Run:
     "Rank 0 writes the prepared `run`'s directory: a dead writer's temporary files removed, the old record deleted "
     "unless resuming, `config.json` written."
     cfg, out = run.cfg, run.out
@@ -148,12 +150,13 @@ def open_run(run:Run, resume:bool=False, log=print) -> Run:
         f"{run.epoch + 1}–{cfg.epochs} (losses in nats per image)")
     return run
 
-def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False, log=print) -> Run:
+def start_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False,
+              log:Callable=print) -> Run:
     "A ready `Run` on `device`: every check made and its directory locked (`prepare_run`), then written (`open_run`)."
     return open_run(prepare_run(cfg, device, resume, overwrite, log), resume, log)
 
 # %% ../nbs/04b_run.ipynb #a05df26b
-def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log=print):
+def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log:Callable=print):
     "Test ELBO, history entry, log line, stage-end model, checkpoint: everything that happens once an epoch's steps are done."
     cfg, n, train = run.cfg, int(res['sums'][3]), means(res['sums'])
     if cfg.k > 1: train.update(recon=None, kl=None)    # the IWAE bound has no such split
@@ -177,8 +180,8 @@ def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
         resume:bool=False, # continue the checkpoint in `cfg.out` (its settings must match, but for epochs, out, data, device)
         overwrite:bool=False, # replace a run already in `cfg.out` (without it, or `resume`, that is refused)
         quiet:bool=False, # no progress display
-        log=print, # where the log lines go
-        finish=None, # `finish(model, interrupted)`, run while the directory is still locked (the CLI draws its pictures)
+        log:Callable=print, # where the log lines go
+        finish:Callable|None=None, # `finish(model, interrupted)`, run while the directory is still locked (the CLI draws its pictures)
        ) -> dict:
     "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`. `finish(model, interrupted)`, if given, runs on rank 0 while the run directory is still locked."
     device = init_distributed(pick_device(cfg.device))   # under torchrun: join the group, so that only rank 0 logs

@@ -79,7 +79,7 @@ def interpolate(model, a, b, steps:int=10) -> torch.Tensor:
     return torch.sigmoid(model.decode((1 - t) * mu[0] + t * mu[1])).cpu()
 
 # %% ../nbs/05_sample.ipynb #8e540197
-def interpolation_figure(model, images, pairs=((0, 1), (2, 3), (4, 5)), steps:int=10, title:str='') -> Figure:
+def interpolation_figure(model, images, pairs:tuple=((0, 1), (2, 3), (4, 5)), steps:int=10, title:str='') -> Figure:
     "One row per pair of test images: the latent walk from the first to the second."
     rows = torch.cat([interpolate(model, images[i], images[j], steps) for i, j in pairs])
     fig = Figure(figsize=(steps * 0.75, len(pairs) * 0.8 + 0.4), layout='constrained')
@@ -102,7 +102,7 @@ def pca_2d(z:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return zc @ vh[:2].T, (s[:2]**2) / (s**2).sum()
 
 # %% ../nbs/05_sample.ipynb #f3a9f29a
-def latent_scatter_figure(model, images, labels, classes=None, title:str='') -> Figure:
+def latent_scatter_figure(model, images, labels, classes:list[str]|None=None, title:str='') -> Figure:
     "Scatter of the test set's μ (PCA to 2-D when latent > 2), coloured by label."
     z = encode_means(model, images)
     xy, ev = pca_2d(z)
@@ -142,7 +142,7 @@ def loss_curve_figure(history:list[dict], title:str='') -> Figure:
     return fig
 
 # %% ../nbs/05_sample.ipynb #446ced0f
-def save_pictures(model, out, dataset:str='mnist', data=None, seed:int=0) -> list[Path]:
+def save_pictures(model, out, dataset:str='mnist', data:str|Path|None=None, seed:int=0) -> list[Path]:
     "Write reconstructions, samples, interpolation, latent scatter (and manifold if latent = 2) PNGs under `out`."
     out = Path(out)
     x, y = load_mnist('test', dataset, data)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #6174dfaf
 from __future__ import annotations
+from collections.abc import Callable
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> to
     except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(ps, lr=lr, eps=eps)
 
 # %% ../nbs/04_train.ipynb #c212dcdf
-def grad_norm(model, opt=None) -> torch.Tensor:
+def grad_norm(model, opt:torch.optim.Optimizer|None=None) -> torch.Tensor:
     "Global L2 norm of all gradients, as a tensor (no synchronisation); one pass with a `FlatAdam`."
     if isinstance(opt, FlatAdam): return opt.grad_norm()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -99,7 +100,7 @@ def loss_and_grads(run:Run, xb:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     with torch.no_grad(): return loss.detach(), batch_sums(parts, loss, n=len(x))
 
 # %% ../nbs/04_train.ipynb #121f94b7
-def train_step(run:Run, xb:torch.Tensor, where:str, stop=None, grads=None) -> torch.Tensor|None:
+def train_step(run:Run, xb:torch.Tensor, where:str, stop:object|None=None, grads:Callable|None=None) -> torch.Tensor|None:
     "One Adam step on the batch `xb`: its summed (recon, kl, loss), or `None` if skipped as non-finite (`on_nan='skip'`)."
     loss, sums = (grads or loss_and_grads)(run, xb)      # `grads`: stacked replicas' (04a_replicas)
     if world()[1] > 1:      # one all-reduce: gradients weighted by this rank's share, the sums, and any rank's stop request
@@ -124,7 +125,7 @@ def train_step(run:Run, xb:torch.Tensor, where:str, stop=None, grads=None) -> to
     return sums
 
 # %% ../nbs/04_train.ipynb #50ff3622
-def train_epoch(run:Run, epoch:int, stop=None, show_bar:bool=True, grads=None, on_stop=None) -> dict:
+def train_epoch(run:Run, epoch:int, stop:object|None=None, show_bar:bool=True, grads:Callable|None=None, on_stop:Callable|None=None) -> dict:
     "Run the steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`. When `stop.stop` says "
     "so, `on_stop(epoch, step, partial)` saves the place (and says where) and `TrainingInterrupted` is raised; "
     "`grads` replaces `loss_and_grads` (04a_replicas)."
