@@ -123,3 +123,6 @@ def main(argv:list[str]|None=None):
     close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ''
     print(f"{usage}\n\npython -m scratch_vae: error: unknown command {argv[0]!r}{hint}", file=sys.stderr); sys.exit(2)
+
+# %% ../nbs/05a_cli.ipynb #d0be7d39
+if __name__ == '__main__' and '__file__' in globals(): main()     # `python -m scratch_vae.cli` is `python -m scratch_vae`

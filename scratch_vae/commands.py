@@ -25,7 +25,7 @@ def first_rank() -> bool:
 
 def _save_loss_curve(cfg:TrainConfig):
     from scratch_vae.rundir import read_history
-    from scratch_vae.sample import save_figure, loss_curve_figure
+    from scratch_vae.figures import save_figure, loss_curve_figure
     history = read_history(Path(cfg.out)/'history.jsonl')
     if history: say(f"wrote {save_figure(loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}'), Path(cfg.out)/'loss_curve.png')}")
 
@@ -43,7 +43,7 @@ def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:l
     cfg = train_config(given, resume)
     from scratch_vae.run import fit
     def pictures(model, interrupted:bool):               # drawn while the run directory is still this job's
-        from scratch_vae.sample import save_pictures
+        from scratch_vae.figures import save_pictures
         try:
             _save_loss_curve(cfg)
             if not interrupted:
@@ -173,7 +173,7 @@ def reconstruct_cmd(**flags) -> Path:
     a = ReconstructArgs(**flags)
     say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
     from scratch_vae.data import load_mnist
-    from scratch_vae.sample import save_figure, reconstruction_figure
+    from scratch_vae.figures import save_figure, reconstruction_figure
     model, _ = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if not 0 <= a.start <= len(x) - 2*a.n: raise ValueError(f"--start must be in 0..{len(x) - 2*a.n} for n={a.n}, got {a.start}")
@@ -186,9 +186,13 @@ def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)
     say(f"Loading PyTorch and the model ({a.model_name}) ...")
-    from scratch_vae.sample import save_figure, sample_figure
+    from scratch_vae.figures import save_figure, sample_figure
     model, _ = a.model_and_meta()
     title = f"{a.model_name}: {a.n} samples, z ~ N(0, I), seed {a.seed}"
     p = save_figure(sample_figure(model, a.n, a.seed, a.nrow, title=title), a.file or a.output('samples.png'))
     say(f"wrote {p}")
     return p
+
+# %% ../nbs/05e_commands.ipynb #85e43943
+if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.commands`: not a command
+    import sys; sys.exit("scratch_vae.commands is a module, not a command: run one with `python -m scratch_vae COMMAND`; `python -m scratch_vae --help` lists them")

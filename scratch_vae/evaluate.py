@@ -68,3 +68,7 @@ def evaluate(model, images:torch.Tensor, k:int=5000, binarize:str='none', likeli
     if binarize == 'none' and likelihood == 'bernoulli':
         res['note'] = "grey pixels under a Bernoulli likelihood: not a normalised density; compare only like with like"
     return res
+
+# %% ../nbs/03e_evaluate.ipynb #60757d79
+if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.evaluate`: not a command
+    import sys; sys.exit("scratch_vae.evaluate is a module, not a command: evaluate with `python -m scratch_vae evaluate` (or scratch_vae_evaluate)")

@@ -206,3 +206,7 @@ def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
     finally:
         if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)
+
+# %% ../nbs/04b_run.ipynb #6439a266
+if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.run`: not a command
+    import sys; sys.exit("scratch_vae.run is a module, not a command: train with `python -m scratch_vae train` (or scratch_vae_train)")

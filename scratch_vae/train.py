@@ -157,3 +157,7 @@ def __getattr__(name:str):
     if name not in _MOVED: raise AttributeError(f"module 'scratch_vae.train' has no attribute {name!r}")
     import scratch_vae.run as run
     return getattr(run, name)
+
+# %% ../nbs/04_train.ipynb #6bb91761
+if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.train`: not a command
+    import sys; sys.exit("scratch_vae.train is a module, not a command: train with `python -m scratch_vae train` (or scratch_vae_train)")
