@@ -100,9 +100,9 @@ def check_run_dir(out:Path, resume:bool, overwrite:bool):
 
 def claim_run_dir(out:Path, resume:bool, overwrite:bool) -> RunLock|None:
     "Rank 0: lock the run directory `out` and decide, under the lock, whether this run may use it (`check_run_dir`)."
+    if not is_main(): return None                         # rank 0 alone decides about the directory, and locks it
     RunLock(out).check_free()                             # a live job's directory: said first
     check_run_dir(out, resume, overwrite)                 # said at once, before anything is created
-    if not is_main(): return None
     lock = RunLock(out).acquire()
     try: check_run_dir(out, resume, overwrite)             # and again under the lock: what another job did meanwhile counts
     except BaseException: lock.release(); raise
@@ -116,7 +116,8 @@ def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwri
     check_memory(cfg)
     out = Path(cfg.out)
     check_writable(out, need_bytes=8 * 4 * param_count(cfg.model_config()) + (16 << 20), create=False)
-    RunLock(out).check_free(); check_run_dir(out, resume, overwrite)   # said before the data loads; decided again under the lock
+    if is_main(): RunLock(out).check_free(); check_run_dir(out, resume, overwrite)   # before the data; again under the lock
+    elif resume and not checkpoint_path(out).is_file(): check_run_dir(out, resume, overwrite)   # every rank reads it
     log(f"Loading {cfg.dataset} ...")
     x_train, x_test = load_images(cfg, log)
     lock = claim_run_dir(out, resume, overwrite)

@@ -49,6 +49,7 @@ class Explorer:
 
     def drag(self, frm, to, steps=12):
         "Drag the marker with the mouse between fractions (x, y) of the plane canvas (0, 0 = top left)."
+        self.page.locator('.sv-plane').scroll_into_view_if_needed()      # a reader scrolls to it first
         box = self.page.locator('.sv-plane').bounding_box()
         at = lambda f: (box['x'] + f[0] * box['width'], box['y'] + f[1] * box['height'])
         self.page.mouse.move(*at(frm)); self.page.mouse.down()
