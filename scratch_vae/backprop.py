@@ -170,6 +170,7 @@ class FlatAdam(torch.optim.Adam):
 
     @torch.no_grad()
     def step(self, closure=None):
+        "One Adam step: torch's fused kernel, once, over the flat buffers."
         self._gather(); g = self.param_groups[0]
         self.count += 1
         torch._fused_adam_([self.flat], [self.grad], [self.m], [self.v], [], [self.count],
@@ -180,12 +181,14 @@ class FlatAdam(torch.optim.Adam):
 # %% ../nbs/03c_backprop.ipynb #f1a70006
 @patch
 def state_dict(self:FlatAdam) -> dict:
+    "torch Adam's `state_dict`, each parameter's state in a dict of its own (a checkpoint reads the same either way)."
     sd = super(FlatAdam, self).state_dict()
     sd['state'] = {i: dict(s, step=s['step'].clone()) for i, s in sd['state'].items()}   # new dicts
     return sd
 
 @patch
 def load_state_dict(self:FlatAdam, state_dict:dict):
+    "Load torch Adam's `state_dict` into the flat moments; every parameter must have taken the same steps."
     super(FlatAdam, self).load_state_dict(state_dict)
     steps = {float(self.state[p].get('step', 0)) for p in self.params}
     if len(steps) > 1: raise ValueError(f"Adam state: the parameters differ in steps {steps}")

@@ -87,12 +87,12 @@ class AIS(NamedTuple):
     log_w: torch.Tensor; z: torch.Tensor; eps: torch.Tensor; accept: torch.Tensor
 
 @torch.no_grad()
-def ais(log_joint, # z `[C, N, d]` → log p(x, z) `[C, N]`
-        mu:torch.Tensor, logvar:torch.Tensor, # q(z|x) `[N, d]`, the start (zeros: the prior)
-        betas:list[float], # β_0 … β_T, e.g. `sigmoid_schedule(T)`
+def ais(log_joint, # z [C, N, d] → log p(x, z) [C, N]
+        mu:torch.Tensor, logvar:torch.Tensor, # q(z|x) [N, d], the start (zeros: the prior)
+        betas:list[float], # β_0 … β_T, e.g. sigmoid_schedule(T)
         chains:int=1, # chains per image
-        z:torch.Tensor|None=None, # start here instead of at draws from q (`[C, N, d]`)
-        eps:float|torch.Tensor=0.05, # first step size, or a `[T, C, N]` schedule to replay
+        z:torch.Tensor|None=None, # start here instead of at draws from q ([C, N, d])
+        eps:float|torch.Tensor=0.05, # first step size, or a [T, C, N] schedule to replay
         leapfrog:int=5, target:float=0.65, generator:torch.Generator|None=None, tick:Callable|None=None) -> AIS:
     "Anneal `chains` chains per image from q to p(x, z) along `betas` by HMC."
     if z is None: z = mu + (0.5 * logvar).exp() * noise((chains,) + mu.shape, mu, generator)

@@ -17,10 +17,10 @@ __all__ = ['load_mnist', 'Batches', 'fixed_batches']
 # %% ../nbs/00b_data.ipynb #f1c25e63
 def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
                dataset:str='mnist', # 'mnist' or 'fashion-mnist' (same format and sizes)
-               root:str|Path|None=None, # folder holding `<dataset>/`; if given, the only place looked in
+               root:str|Path|None=None, # folder holding <dataset>/; if given, the only place looked in
                download:bool=True, # fetch missing files (checksum-verified) from the dataset's mirrors
                mirrors:list[str]|None=None, # URLs to try instead of the registry's
-               log:Callable|None=print, # where download messages go (`None`: nowhere)
+               log:Callable|None=print, # where download messages go (None: nowhere)
               ):
     "`(images, labels)` of `split` of `dataset`: uint8 `[N, 28, 28]` and int64 `[N]` tensors."
     found = find_split(dataset, split, root)

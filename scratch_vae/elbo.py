@@ -31,10 +31,10 @@ def elbo(model, x:torch.Tensor, beta:float=1.0, likelihood:str='bernoulli', gene
     kl = kl_divergence(mu, logvar)
     return ELBO(log_lik - beta * kl, log_lik, kl)
 
-def elbo_loss(model, # a `VAE`
+def elbo_loss(model, # a VAE
               x:torch.Tensor, # images, uint8 or floats in [0, 1]
               beta:float=1.0, # weight of the KL term (β-VAE)
-              likelihood:str='bernoulli', # a key of `LIKELIHOODS`
+              likelihood:str='bernoulli', # a key of LIKELIHOODS
               generator:torch.Generator|None=None, # draws the reparameterization noise
               eps:torch.Tensor|None=None, # the noise itself, instead of drawing it
              ):

@@ -29,7 +29,7 @@ class VAE(nn.Module):
     def __init__(self, input_dim:int=784, # pixels per image
                  hidden_dims:int|tuple[int, ...]=256, # the encoder's hidden sizes (the decoder mirrors them)
                  latent_dim:int=8, # the size of z
-                 activation:str='sigmoid'): # the hidden activation, a key of `ACTIVATIONS`
+                 activation:str='sigmoid'): # the hidden activation, a key of ACTIVATIONS
         super().__init__()
         hidden = [hidden_dims] if isinstance(hidden_dims, int) else list(hidden_dims)
         if activation not in ACTIVATIONS: raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")

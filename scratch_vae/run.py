@@ -177,12 +177,12 @@ def end_epoch(run:Run, epoch:int, res:dict, seconds:float, log:Callable=print):
     checkpoint_run(run, epoch + 1)
 
 # %% ../nbs/04b_run.ipynb #afb32882
-def fit(cfg:TrainConfig, # every setting of the run; `cfg.out` is its directory
-        resume:bool=False, # continue the checkpoint in `cfg.out` (its settings must match, but for epochs, out, data, device)
-        overwrite:bool=False, # replace a run already in `cfg.out` (without it, or `resume`, that is refused)
+def fit(cfg:TrainConfig, # every setting of the run; cfg.out is its directory
+        resume:bool=False, # continue the checkpoint in cfg.out (its settings must match, but for epochs, out, data, device)
+        overwrite:bool=False, # replace a run already in cfg.out (without it, or resume, that is refused)
         quiet:bool=False, # no progress display
         log:Callable=print, # where the log lines go
-        finish:Callable|None=None, # `finish(model, interrupted)`, run while the directory is still locked (the CLI draws its pictures)
+        finish:Callable|None=None, # finish(model, interrupted), run while the directory is still locked (the CLI draws its pictures)
        ) -> dict:
     "Train per `cfg`, writing weights, checkpoint, config and history under `cfg.out`; returns `dict(model, history, out)`. `finish(model, interrupted)`, if given, runs on rank 0 while the run directory is still locked."
     device = init_distributed(pick_device(cfg.device))   # under torchrun: join the group, so that only rank 0 logs

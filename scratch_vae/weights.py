@@ -88,9 +88,9 @@ def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[V
         raise CheckpointError(path, f"was trained with {meta['model']}, not {model_cfg}")
     return build_model(path, meta['model'], state, device), meta
 
-def load_model(path, # a run directory, a model or checkpoint file, a `.pt`/`.pth` state dict, or `pretrained:NAME` (shipped, SHA-256 checked)
-               device='cpu', # where the model goes: 'cpu', 'cuda', 'mps' or a `torch.device`
-               model_cfg:dict|None=None, # the architecture: required for a `.pt`/`.pth` file; otherwise, if given, must match the file's
+def load_model(path, # a run directory, a model or checkpoint file, a .pt/.pth state dict, or pretrained:NAME (shipped, SHA-256 checked)
+               device='cpu', # where the model goes: 'cpu', 'cuda', 'mps' or a torch.device
+               model_cfg:dict|None=None, # the architecture: required for a .pt/.pth file; otherwise, if given, must match the file's
               ) -> VAE: # the model, in eval mode
     "The `VAE` stored at `path` (a run directory, model or checkpoint file, `.pt`/`.pth` state dict with `model_cfg`, or `pretrained:NAME`), on `device`, in eval mode; else `CheckpointError` naming the file."
     path = resolve_weights(path)
