@@ -12,7 +12,7 @@ from .datasets import (DATASETS, CLONE, check_images, check_labels, find_split, 
                                   missing_files, missing_message, download_dataset, SPLITS, DownloadError, fetch, data_roots)  # old paths too
 
 # %% auto #0
-__all__ = ['load_mnist', 'Batches', 'fixed_batches']
+__all__ = ['load_mnist', 'load_train_test', 'Batches', 'fixed_batches']
 
 # %% ../nbs/00b_data.ipynb #f1c25e63
 def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
@@ -35,6 +35,14 @@ def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
     if len(images) != len(labels):
         raise IDXError(lpath, f"{len(labels):,} labels for {len(images):,} images in {ipath}")
     return torch.from_numpy(images), torch.from_numpy(labels).long()
+
+# %% ../nbs/00b_data.ipynb #a296ca77
+def load_train_test(dataset:str='mnist', root:str|Path|None=None, limit:int|None=None,
+                    log:Callable|None=print) -> tuple[torch.Tensor, torch.Tensor]:
+    "uint8 train and test images of `dataset` (the first `limit` of each); every missing file fetched or named at once."
+    if missing_files(dataset, root): download_dataset(dataset, data_roots(root)[0]/dataset, log=log, root=root)
+    xs = [load_mnist(split, dataset, root, download=False)[0] for split in ('train', 'test')]
+    return tuple(x[:limit] if limit else x for x in xs)
 
 # %% ../nbs/00b_data.ipynb #87b3bc60
 from .spec import BINARIZE    # the names, in the module without PyTorch

@@ -10,8 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
-from .data import load_mnist, Batches, fixed_batches
-from .datasets import missing_files, download_dataset, data_roots
+from .data import load_train_test, Batches, fixed_batches
 from .model import VAE
 from .backprop import supports
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, is_stage_end
@@ -21,12 +20,12 @@ from .evaluate import mean_elbo, means
 from .spec import param_count
 from .weights import save_model
 from .rundir import (checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint, read_history,
-                                write_history, RUN_FILES)
+                                write_history, stage_path, RUN_FILES)
 from .train import (Run, make_optimizer, train_epoch, log_line, NonFiniteLoss, TrainingInterrupted)
 
 # %% auto #0
-__all__ = ['StopOnSignal', 'checkpoint_run', 'stage_path', 'save_final', 'saver', 'load_images', 'resume_run', 'check_run_dir',
-           'claim_run_dir', 'prepare_run', 'open_run', 'start_run', 'end_epoch', 'fit']
+__all__ = ['StopOnSignal', 'checkpoint_run', 'save_final', 'saver', 'resume_run', 'check_run_dir', 'claim_run_dir', 'prepare_run',
+           'open_run', 'start_run', 'end_epoch', 'fit']
 
 # %% ../nbs/04b_run.ipynb #831e93fd
 class StopOnSignal:
@@ -49,9 +48,6 @@ def checkpoint_run(run:Run, epoch:int, step:int=0, partial:dict|None=None):
     "Write `run`'s resumable checkpoint: `step` batches into `epoch` (0-based)."
     save_checkpoint(checkpoint_path(run.out), run.model, run.opt, run.gen, asdict(run.cfg), epoch, step, partial)
 
-def stage_path(out, epochs_done:int) -> Path:
-    "Where a run keeps its model at the end of a stage of its learning-rate schedule (`is_stage_end`): `stage-EEEE.safetensors`."
-    return Path(out)/f'stage-{epochs_done:04d}.safetensors'
 
 def save_final(run:Run):
     "Write `run`'s final weights, `model.safetensors`, with what they were trained on and their last test numbers."
@@ -64,14 +60,6 @@ def saver(run:Run):
         if is_main(): checkpoint_run(run, epoch, step, partial)
         return f"resumable checkpoint written to {checkpoint_path(run.out)}; continue with --resume"
     return on_stop
-
-# %% ../nbs/04b_run.ipynb #d1e0f4f3
-def load_images(cfg:TrainConfig, log:Callable=print) -> tuple[torch.Tensor, torch.Tensor]:
-    "uint8 train and test images of `cfg.dataset` (first `cfg.limit` of each); all missing files fetched or named at once."
-    if missing_files(cfg.dataset, cfg.data):
-        download_dataset(cfg.dataset, data_roots(cfg.data)[0]/cfg.dataset, log=log, root=cfg.data)
-    xs = [load_mnist(split, cfg.dataset, cfg.data, download=False)[0] for split in ('train', 'test')]
-    return tuple(x[:cfg.limit] if cfg.limit else x for x in xs)
 
 # %% ../nbs/04b_run.ipynb #29efa77d
 def resume_run(run:Run, log:Callable=print):
@@ -108,6 +96,7 @@ def claim_run_dir(out:Path, resume:bool, overwrite:bool) -> RunLock|None:
     except BaseException: lock.release(); raise
     return lock
 
+# %% ../nbs/04b_run.ipynb #1134e7e7
 def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwrite:bool=False,
                 log:Callable=print) -> Run:
     "A `Run` on `device` with its directory locked and every check made (restored from the checkpoint with `resume`, "
@@ -119,7 +108,7 @@ def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwri
     if is_main(): RunLock(out).check_free(); check_run_dir(out, resume, overwrite)   # before the data; again under the lock
     elif resume and not checkpoint_path(out).is_file(): check_run_dir(out, resume, overwrite)   # every rank reads it
     log(f"Loading {cfg.dataset} ...")
-    x_train, x_test = load_images(cfg, log)
+    x_train, x_test = load_train_test(cfg.dataset, cfg.data, cfg.limit, log)
     lock = claim_run_dir(out, resume, overwrite)
     try:
         if lock and lock.stale: log(f"{out} was locked by a job that died ({lock.stale}); taking it over")
@@ -135,6 +124,7 @@ def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwri
         raise
     return run
 
+# %% ../nbs/04b_run.ipynb #8fc0c418
 def open_run(run:Run, resume:bool=False, log:Callable=print) -> Run:
     "Rank 0 writes the prepared `run`'s directory: a dead writer's temporary files removed, the old record deleted "
     "unless resuming, `config.json` written."
@@ -207,7 +197,3 @@ def fit(cfg:TrainConfig, # every setting of the run; cfg.out is its directory
     finally:
         if run.lock: run.lock.release()
     return dict(model=run.model.eval(), history=run.history, out=run.out)
-
-# %% ../nbs/04b_run.ipynb #6439a266
-if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.run`: not a command
-    import sys; sys.exit("scratch_vae.run is a module, not a command: train with `python -m scratch_vae train` (or scratch_vae_train)")

@@ -12,8 +12,8 @@ from .tensorfile import CheckpointError, save_safetensors, load_safetensors
 from .weights import load_weights
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'checkpoint_path', 'save_checkpoint', 'read_checkpoint', 'restore_checkpoint', 'read_history',
-           'write_history']
+__all__ = ['RUN_FILES', 'checkpoint_path', 'save_checkpoint', 'stage_path', 'read_checkpoint', 'restore_checkpoint',
+           'read_history', 'write_history']
 
 # %% ../nbs/03h_rundir.ipynb #48063415
 RUN_FILES = ('config.json', 'history.jsonl', 'checkpoint.safetensors', 'model.safetensors')  # a run's record, in its directory
@@ -31,6 +31,11 @@ def save_checkpoint(path, model, opt, gen:torch.Generator, config:dict, epoch:in
     meta = dict(kind='checkpoint', model=model.config, config=config, epoch=epoch, step=step, partial=partial or {},
                 optim_groups=sd['param_groups'])
     save_safetensors(path, tensors, meta)
+
+# %% ../nbs/03h_rundir.ipynb #ed3ebbba
+def stage_path(out, epochs_done:int) -> Path:
+    "Where a run keeps its model at the end of a stage of its learning-rate schedule: `stage-EEEE.safetensors`."
+    return Path(out)/f'stage-{epochs_done:04d}.safetensors'
 
 # %% ../nbs/03h_rundir.ipynb #c65216e2
 def read_checkpoint(path) -> tuple[dict, dict]:

@@ -38,6 +38,7 @@ def _digest(table:dict, md:dict, data:bytes) -> str:
     h.update(data)
     return h.hexdigest()
 
+# %% ../nbs/03a_tensorfile.ipynb #d785812d
 def save_safetensors(path, tensors:dict, meta:dict):
     "Atomically write `tensors` and JSON `meta` to the safetensors file `path`, with a SHA-256 of it all in its metadata."
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
@@ -45,6 +46,7 @@ def save_safetensors(path, tensors:dict, meta:dict):
     table, _, data = _split(st_save(tensors, metadata=md), path)     # the digest needs the layout safetensors chose
     atomic_write_bytes(path, st_save(tensors, metadata=md | {'sha256': _digest(table, md, data)}))
 
+# %% ../nbs/03a_tensorfile.ipynb #9c87f04d
 _ST_DTYPES = {'F64': 'float64', 'F32': 'float32', 'F16': 'float16', 'BF16': 'bfloat16', 'I64': 'int64', 'I32': 'int32',
               'I16': 'int16', 'I8': 'int8', 'U8': 'uint8', 'BOOL': 'bool'}   # safetensors' dtype names, as torch says them
 
@@ -62,6 +64,7 @@ def _head(f, path, size:int) -> tuple[bytes, int]:
     ends = [v.get('data_offsets', [0, 0])[1] for v in table.values() if isinstance(v, dict)] if isinstance(table, dict) else []
     return buf, max([e for e in ends if isinstance(e, int)], default=0)
 
+# %% ../nbs/03a_tensorfile.ipynb #0eeb1470
 def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
     path = Path(path)
     if not path.is_file(): raise CheckpointError(path, "no such file")
@@ -99,6 +102,7 @@ def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
     if not isinstance(meta, dict): raise CheckpointError(path, f"corrupt metadata (a JSON {type(meta).__name__}, not an object)")
     return data, meta
 
+# %% ../nbs/03a_tensorfile.ipynb #0110ef9a
 def load_safetensors(path, unchecked:bool=False) -> tuple[dict, dict]:
     "`(tensors, meta)` of a file written by `save_safetensors`; `CheckpointError` for anything else, or for a file without its checksum unless `unchecked`."
     return _read(path, unchecked=unchecked)

@@ -149,7 +149,7 @@ def train_epoch(run:Run, epoch:int, stop:object|None=None, show_bar:bool=True, g
     return dict(sums=sums, skipped=skipped)
 
 # %% ../nbs/04_train.ipynb #1495702c
-_MOVED = ('StopOnSignal', 'checkpoint_run', 'stage_path', 'save_final', 'load_images', 'resume_run', 'check_run_dir',
+_MOVED = ('StopOnSignal', 'checkpoint_run', 'stage_path', 'save_final', 'resume_run', 'check_run_dir',
           'claim_run_dir', 'prepare_run', 'open_run', 'start_run', 'end_epoch', 'fit')
 
 def __getattr__(name:str):
