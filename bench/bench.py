@@ -30,7 +30,8 @@ from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
 import scratch_vae.run as R
 from scratch_vae.run import fit
-from scratch_vae.train import Run, train_step, make_optimizer
+from scratch_vae.train import Run, train_step
+from scratch_vae.engine import make_optimizer, hand_grads
 from scratch_vae.data import fixed_batches
 from scratch_vae.evaluate import mean_elbo
 
@@ -96,7 +97,7 @@ def step_times(x_train, steps=300, warmup=40, **kw):
     xs = [xb for _, xb in zip(range(steps + warmup), batches.iter_epoch(0))]
     out = {}
     for name, by_hand in (('by_hand', True), ('autograd', False)):
-        run = Run(cfg, model, make_optimizer(model, cfg.lr), torch.Generator().manual_seed(0), batches, batches, by_hand=by_hand)
+        run = Run(cfg, model, make_optimizer(model, cfg.lr), torch.Generator().manual_seed(0), batches, batches, grads=hand_grads if by_hand else None)
         for xb in xs[:warmup]: train_step(run, xb, 'warm-up')
         t = time.perf_counter()
         for xb in xs[warmup:]: train_step(run, xb, 'bench')
@@ -151,7 +152,7 @@ def step_breakdown(x_train, steps=300, reps=7, chunk=50):
     batches = Batches(x_train, cfg.batch_size, seed=0, binarize=cfg.binarize)
     xs = [xb for _, xb in zip(range(steps), batches.iter_epoch(0))]
     mk = lambda m, by_hand: Run(cfg, m, make_optimizer(m, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0),
-                                batches, batches, by_hand=by_hand)
+                                batches, batches, grads=hand_grads if by_hand else None)
     run, auto = mk(model, True), mk(other, False)
     for p in ref.parameters(): p.grad = torch.randn_like(p)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True)
@@ -194,7 +195,7 @@ def replica_scaling(Rs=(1, 2, 4, 8), steps=200, reps=5):
     try:
         cfg = TrainConfig(**BURDA)
         torch.manual_seed(0); one = VAE(**cfg.model_config())
-        run = Run(cfg, one, make_optimizer(one, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0), None, None, by_hand=True)
+        run = Run(cfg, one, make_optimizer(one, cfg.lr, cfg.adam_eps), torch.Generator().manual_seed(0), None, None, grads=hand_grads)
         xs = [torch.rand(20, 784).round() for _ in range(steps)]
         def single():
             for x in xs: train_step(run, x, 'bench')

@@ -17,7 +17,8 @@ from .memory import check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
 from .run import prepare_run, open_run, end_epoch, checkpoint_run, save_final, StopOnSignal
-from .train import Run, make_optimizer, train_epoch
+from .train import Run, train_epoch
+from .engine import make_optimizer, hand_grads
 
 # %% auto #0
 __all__ = ['stacked', 'unstack', 'stack_state', 'Lockstep', 'lockstep_grads', 'replica_epoch', 'replica_configs', 'fit_replicas']
@@ -62,6 +63,7 @@ class Lockstep:
     def __init__(self, runs:list[Run]):
         r0, self.runs = runs[0], runs
         self.cfg, self.model, self.epoch, self.step = r0.cfg, r0.model, r0.epoch, r0.step
+        self.grads = self.reduce = None                        # `train_epoch` is given the stack's
         self.out = Path(r0.cfg.out).parent/'seed-*'            # where the messages say the checkpoints are
         self.params = stacked([r.model for r in runs])
         self.opt = make_optimizer(r0.model, r0.cfg.lr, r0.cfg.adam_eps, self.params)
@@ -115,7 +117,7 @@ def fit_replicas(cfg:TrainConfig, seeds:list[int], resume:bool=False, overwrite:
     try:          # every seed checked and locked before any is written: a refusal leaves every directory as it was
         for c in replica_configs(cfg, seeds):
             runs.append(prepare_run(c, device, resume, overwrite, _tagged(log, c.seed)))
-        if not all(r.by_hand for r in runs):
+        if not all(r.grads is hand_grads for r in runs):
             raise ValueError("--seeds needs the hand-derived step: --likelihood bernoulli, --k 1, "
                              "sigmoid/tanh/relu")
         if len(at := {(r.epoch, r.step) for r in runs}) > 1:

@@ -12,7 +12,6 @@ import torch
 from .files import atomic_write_bytes, json_bytes, check_writable, remove_stale_tmp, RunLock
 from .data import load_train_test, Batches, fixed_batches
 from .model import VAE
-from .backprop import supports
 from .config import TrainConfig, config_from, resume_conflicts, pick_device, is_stage_end
 from .memory import check_memory
 from .distributed import is_main, check_batch_size, init_distributed
@@ -21,7 +20,8 @@ from .spec import param_count
 from .weights import save_model
 from .rundir import (checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint, read_history,
                                 write_history, stage_path, RUN_FILES)
-from .train import (Run, make_optimizer, train_epoch, log_line, NonFiniteLoss, TrainingInterrupted)
+from .train import (Run, train_epoch, log_line, NonFiniteLoss, TrainingInterrupted)
+from .engine import make_optimizer, step_hooks
 
 # %% auto #0
 __all__ = ['StopOnSignal', 'checkpoint_run', 'save_final', 'saver', 'resume_run', 'check_run_dir', 'claim_run_dir', 'prepare_run',
@@ -116,7 +116,7 @@ def prepare_run(cfg:TrainConfig, device:torch.device, resume:bool=False, overwri
         model = VAE(**cfg.model_config()).to(device)
         run = Run(cfg, model, make_optimizer(model, cfg.lr, cfg.adam_eps), torch.Generator(device=device).manual_seed(cfg.seed),
                   Batches(x_train, cfg.batch_size, shuffle=True, seed=cfg.seed, binarize=cfg.binarize, device=device),
-                  fixed_batches(x_test, cfg.binarize, cfg.seed, device), by_hand=supports(model, cfg.likelihood, cfg.k), lock=lock)
+                  fixed_batches(x_test, cfg.binarize, cfg.seed, device), lock=lock, **step_hooks(model, cfg))
         if resume: resume_run(run, log)
         if is_main(): run.history = read_history(out/'history.jsonl', upto=run.epoch)
     except BaseException:

@@ -13,6 +13,8 @@ for var, sub in [('TMPDIR', 'tmp'), ('JUPYTER_CONFIG_DIR', 'jupyter'), ('JUPYTER
                  ('IPYTHONDIR', 'ipython'), ('MPLCONFIGDIR', 'matplotlib')]:
     os.environ[var] = str(SCRATCH/sub); (SCRATCH/sub).mkdir(parents=True, exist_ok=True)
 tempfile.tempdir = None                           # re-read $TMPDIR
+os.environ.setdefault('OMP_NUM_THREADS', '1')    # one thread per process, as the commands' default: on a busy 2-core
+                                                  # machine two threads can be 10× slower (and `pytest -n` runs two)
 sys.path.insert(0, str(ROOT/'tools'))      # tools/nbtools.py: the notebook list and directives
 DATA = ROOT/'data'
 FASHION = Path('/usr/share/datasets')     # Debian's dataset-fashion-mnist: <root>/fashion-mnist/ (an explicit --data is used alone)
@@ -24,15 +26,20 @@ def pytest_addoption(parser):
                      help="also run notebook cells flagged `#| slow` and tests marked slow (full training runs)")
 
 
+def worker(config) -> bool:
+    "Whether this process is one of pytest-xdist's workers (`pytest -n N`), not the session that started them."
+    return hasattr(config, 'workerinput')
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long-running; only with --slow')
-    if not config.option.basetemp: config.option.basetemp = str(SCRATCH/'pytest')
+    if not config.option.basetemp and not worker(config): config.option.basetemp = str(SCRATCH/'pytest')
     config._home_traces_before = {p for p in HOME_TRACES if p.exists()}
 
 
 def pytest_unconfigure(config):
-    "Remove the session's scratch folder: pytest's temporary folders and every subprocess's temporary files."
-    shutil.rmtree(SCRATCH, ignore_errors=True)
+    "Remove the session's scratch folder (pytest's temporary folders, every subprocess's temporary files) at its end."
+    if not worker(config): shutil.rmtree(SCRATCH, ignore_errors=True)    # workers share it until the last one ends
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -44,6 +51,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
+    for it in items:     # with `pytest -n N --dist loadgroup`: one worker builds the docs site and runs what reads it
+        if 'site' in getattr(it, 'fixturenames', ()): it.add_marker(pytest.mark.xdist_group('site'))
     if config.getoption('--slow'): return
     skip = pytest.mark.skip(reason='slow: run with --slow')
     for it in items:

@@ -1,7 +1,7 @@
 """The hand-derived backward pass (scratch_vae.backprop) against autograd, end to end: the same training run either way."""
 import pytest, torch
 from conftest import DATA
-import scratch_vae.train as T, scratch_vae.run as R
+import scratch_vae.train as T, scratch_vae.engine as E
 from scratch_vae.config import TrainConfig
 from scratch_vae.model import VAE
 from scratch_vae.elbo import elbo_loss
@@ -9,7 +9,7 @@ from scratch_vae.backprop import elbo_backward, supports
 
 
 def run(tmp_path, name, monkeypatch=None, **kw):
-    if monkeypatch: monkeypatch.setattr(R, 'supports', lambda *a, **k: False)     # force the autograd path
+    if monkeypatch: monkeypatch.setattr(E, 'supports', lambda *a, **k: False)     # force the autograd path
     r = T.fit(TrainConfig(data=str(DATA), out=str(tmp_path/name), epochs=2, limit=4000, **kw), quiet=True, log=lambda s: None)
     if monkeypatch: monkeypatch.undo()
     return r

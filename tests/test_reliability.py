@@ -5,6 +5,7 @@ import pytest, torch
 from safetensors.torch import save_file
 from conftest import ROOT, DATA, FASHION
 import scratch_vae.train as T
+import scratch_vae.engine as E
 import scratch_vae.checkpoint as C
 import scratch_vae.files as F
 from scratch_vae.config import TrainConfig
@@ -67,7 +68,7 @@ def test_kill9_never_leaves_a_broken_checkpoint(tmp_path):
 
 
 def _nan_after(n):
-    real, calls = T.loss_and_grads, [0]
+    real, calls = E.hand_grads, [0]      # the step's gradient (the default model's: by hand)
     def fake(*a, **k):
         calls[0] += 1
         loss, sums = real(*a, **k)
@@ -79,14 +80,14 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     out = tmp_path/'run'
     fit(TrainConfig(**QUICK, out=str(out), epochs=1), quiet=True, log=lambda s: None)
     before = (out/'checkpoint.safetensors').read_bytes()
-    monkeypatch.setattr(T, 'loss_and_grads', _nan_after(5))
+    monkeypatch.setattr(E, 'hand_grads', _nan_after(5))
     with pytest.raises(NonFiniteLoss, match=r'epoch 2, step 5/16: loss nan'):
         fit(TrainConfig(**QUICK, out=str(out), epochs=2), resume=True, quiet=True, log=lambda s: None)
     assert (out/'checkpoint.safetensors').read_bytes() == before
 
 
 def test_nan_skip_counts(tmp_path, monkeypatch):
-    monkeypatch.setattr(T, 'loss_and_grads', _nan_after(3))
+    monkeypatch.setattr(E, 'hand_grads', _nan_after(3))
     logs = []
     r = fit(TrainConfig(**QUICK, out=str(tmp_path/'run'), epochs=1, on_nan='skip'), quiet=True, log=logs.append)
     assert r['history'][0]['skipped'] == 1 and '[1 non-finite steps skipped]' in logs[-1]
