@@ -4,7 +4,10 @@ For each run directory (one seed of `scratch_vae_train ... --lr-schedule iwae`, 
   * every `stage-EEEE.safetensors` (the model at the end of a stage of the schedule, which the run keeps:
     `scratch_vae.train.stage_path`) is evaluated with k = 500 importance samples on the first 2,000 test images: the NLL-vs-epoch curve;
   * the run's latest model (its checkpoint) with k = --k (5000, the literature's) on --images test images, or, when the
-    run's own evaluation.json (scratch_vae_evaluate) already scored that model so, its numbers (`nll_from` says which).
+    run's own evaluation.json (scratch_vae_evaluate) already scored that model so, its numbers (`nll_from` says which);
+    with --at EPOCH, the model of the stage ending there (`stage-EEEE.safetensors`) instead, so that seeds at
+    different places are compared at one epoch; an `evaluation*.json` of the run that scored those same tensors
+    (found by SHA-256 among the run's files) with the same k, images and binarization supplies its numbers.
 The test set is binarized once, with seed 0 (`fixed_batches`), the same images for every seed and every stage.
 Prints a table, writes JSON and a picture of the curves.  Usage: python bench/burda.py RUN_DIR [RUN_DIR ...]
 (or, to evaluate the seeds in parallel: one process per RUN_DIR with its own --json, then --combine A.json B.json ...)
@@ -29,6 +32,7 @@ def main():
     ap.add_argument('--curve-k', type=int, default=500); ap.add_argument('--curve-images', type=int, default=2000)
     ap.add_argument('--data', default=None); ap.add_argument('--json', default='bench/burda.json')
     ap.add_argument('--png', default='bench/burda-nll.png')
+    ap.add_argument('--at', type=int, default=None, help='score the model of the stage ending at this epoch, not the latest')
     a = ap.parse_args()
     if a.combine:
         parts = [json.loads(Path(p).read_text()) for p in a.combine]
@@ -42,11 +46,12 @@ def main():
         for p in sorted(d.glob('stage-*.safetensors')):
             m, meta = load_model_and_meta(p)
             curve[meta['epoch']] = evaluate(m, x[:a.curve_images], a.curve_k, DataSpec.of(meta).binarize, seed=0)['nll']
-        m, meta = load_model_and_meta(d/'checkpoint.safetensors')
+        target = d/'checkpoint.safetensors' if a.at is None else d/f'stage-{a.at:04d}.safetensors'
+        m, meta = load_model_and_meta(target)
         t = time.perf_counter()
-        ev, source = done_evaluation(d, meta['epoch'], a), 'evaluation.json'
+        ev, source = (done_evaluation(d, meta['epoch'], a), 'evaluation.json') if a.at is None else scored(d, target, a)
         if ev is None: ev, source = evaluate(m, x[:a.images], a.k, DataSpec.of(meta).binarize, seed=0), 'bench/burda.py'
-        seed = meta['config']['seed']
+        seed = (meta.get('config') or json.loads((d/'config.json').read_text()))['seed']
         res['runs'][str(d)] = dict(seed=seed, epochs=meta['epoch'], nll=ev['nll'], nll_sem=ev['nll_sem'], elbo=ev['elbo'], nll_from=source,
                                    train_seconds=round(sum(h['seconds'] for h in hist), 1), eval_seconds=round(time.perf_counter() - t, 1),
                                    curve={str(k): v for k, v in sorted(curve.items())})
@@ -66,6 +71,25 @@ def done_evaluation(d, epoch, a):
     same = (ev.get('k'), ev.get('n_images'), ev.get('binarize'), ev.get('weights', {}).get('sha256')) == \
            (a.k, a.images, DataSpec.of(load_model_and_meta(w)[1]).binarize, hashlib.sha256(w.read_bytes()).hexdigest())
     return ev if same and load_model_and_meta(w)[1].get('epochs') == epoch else None
+
+
+def scored(d, target, a):
+    """`(evaluation, its file name)` of an `evaluation*.json` in run directory `d` that scored the same tensors as
+    `target` (a file of `d` with the same SHA-256 and epoch, e.g. model.safetensors of a run that stopped at a stage
+    end) with --k samples on --images images and the same binarization; `(None, None)` if none did."""
+    import torch
+    from safetensors.torch import load_file
+    want, epoch = load_file(target), load_model_and_meta(target)[1].get('epoch')
+    sha = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in d.glob('*.safetensors')}
+    for f in sorted(d.glob('evaluation*.json')):
+        ev = json.loads(f.read_text())
+        p = sha.get(ev.get('weights', {}).get('sha256'))
+        if p is None or (ev.get('k'), ev.get('n_images')) != (a.k, a.images): continue
+        meta = load_model_and_meta(p)[1]
+        same = (meta.get('epoch', meta.get('epochs')) == epoch and ev.get('binarize') == DataSpec.of(meta).binarize
+                and (other := load_file(p)).keys() == want.keys() and all(torch.equal(other[n], want[n]) for n in want))
+        if same: return ev, f.name
+    return None, None
 
 
 def report(res, a):

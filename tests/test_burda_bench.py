@@ -41,3 +41,18 @@ def test_reuses_evaluation_json_only_when_it_scored_the_same_model_the_same_way(
     r = bench(run, tmp_path)
     assert r['nll_from'] == 'evaluation.json' and r['nll'] == ev['nll']
     assert bench(run, tmp_path, images=60)['nll_from'] == 'bench/burda.py'   # other images: scored afresh
+
+
+def test_at_scores_the_stage_model_and_reuses_only_an_evaluation_of_those_tensors(run, tmp_path):
+    at = lambda images=50: py(ROOT/'bench'/'burda.py', run, '--data', ROOT/'data', '--k', 5, '--images', images,
+                              '--curve-k', 5, '--curve-images', 50, '--json', tmp_path/'a.json', '--png', tmp_path/'a.png',
+                              '--at', 1) and json.loads((tmp_path/'a.json').read_text())['runs'][str(run)]
+    r = at()
+    assert r['epochs'] == 1 and r['nll_from'] == 'bench/burda.py'          # the stage-0001 model, scored afresh
+    py('-m', 'scratch_vae', 'evaluate', '--weights', run/'stage-0001.safetensors', '--out', tmp_path/'e', '--k', 5,
+       '--limit', 50, '--data', ROOT/'data')
+    (run/'evaluation-e0001.json').write_text((tmp_path/'e'/'evaluation.json').read_text())
+    r2 = at()
+    assert r2['nll_from'] == 'evaluation-e0001.json' and r2['nll'] == r['nll']   # same tensors, same protocol, same number
+    assert at(images=60)['nll_from'] == 'bench/burda.py'
+    (run/'evaluation-e0001.json').unlink()
