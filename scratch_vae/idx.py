@@ -16,8 +16,10 @@ __all__ = ['IDX_DTYPES', 'IDX_CODES', 'GZIP_MAGIC', 'MAX_IDX_BYTES', 'MAX_IDX_DI
 # %% ../nbs/00_idx.ipynb #fe58d1f1
 IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
               0x0C: np.dtype('>i4'), 0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
-IDX_CODES = {dt.newbyteorder('=').str if dt.itemsize > 1 else dt.str: code for code, dt in IDX_DTYPES.items()}
+IDX_CODES = {dt.newbyteorder('=').str if dt.itemsize > 1 else dt.str: code
+             for code, dt in IDX_DTYPES.items()}   # native-order dtype string → type code
 GZIP_MAGIC = b'\x1f\x8b'
+
 
 # %% ../nbs/00_idx.ipynb #0399606b
 class IDXError(ValueError):
@@ -27,7 +29,7 @@ class IDXError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 # %% ../nbs/00_idx.ipynb #309cff5d
-MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above any dataset this project reads (MNIST's train images: 47 MB)
+MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above MNIST's train images (47 MB)
 MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and numpy stops at 64
 
 def _open(path):
@@ -35,38 +37,50 @@ def _open(path):
     with open(path, 'rb') as f: gz = f.read(2) == GZIP_MAGIC
     return gzip.open(path, 'rb') if gz else open(path, 'rb')
 
+
 # %% ../nbs/00_idx.ipynb #927c68b1
 def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:
-    "Read and check the IDX header from the open binary stream `f`: `(dtype, shape)`, before any payload is read."
+    "Read and check the IDX header from the binary stream `f`: `(dtype, shape)`, no payload yet."
     head = f.read(4)
     if len(head) == 0: raise IDXError(path, "file is empty")
-    if len(head) < 4: raise IDXError(path, f"truncated header: {len(head)} bytes, an IDX header needs at least 4")
+    if len(head) < 4:
+        raise IDXError(path, f"truncated header: {len(head)} bytes, an IDX header needs at least 4")
     if head[0] != 0 or head[1] != 0:
-        raise IDXError(path, f"wrong magic: first two bytes are {head[:2].hex(' ')}, expected 00 00 (not an IDX file?)")
+        raise IDXError(path, f"wrong magic: first two bytes are {head[:2].hex(' ')}, "
+                             "expected 00 00 (not an IDX file?)")
     code, ndim = head[2], head[3]
     if code not in IDX_DTYPES:
-        raise IDXError(path, f"unknown type code 0x{code:02x}; known: " + ', '.join(f'0x{c:02x}' for c in IDX_DTYPES))
+        known = ', '.join(f'0x{c:02x}' for c in IDX_DTYPES)
+        raise IDXError(path, f"unknown type code 0x{code:02x}; known: {known}")
     if ndim == 0: raise IDXError(path, "zero dimensions: an IDX array needs at least one")
-    if ndim > MAX_IDX_DIMS: raise IDXError(path, f"{ndim} dimensions: this reader accepts at most {MAX_IDX_DIMS}")
+    if ndim > MAX_IDX_DIMS:
+        raise IDXError(path, f"{ndim} dimensions: this reader accepts at most {MAX_IDX_DIMS}")
     raw = f.read(4 * ndim)
     if len(raw) < 4 * ndim:
-        raise IDXError(path, f"truncated header: {ndim} dimensions need {4 + 4*ndim} header bytes, file has {4 + len(raw)}")
+        raise IDXError(path, f"truncated header: {ndim} dimensions need {4 + 4*ndim} header bytes, "
+                             f"file has {4 + len(raw)}")
     return IDX_DTYPES[code], tuple(int.from_bytes(raw[i:i+4], 'big') for i in range(0, 4 * ndim, 4))
 
-def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool=True, max_bytes:int=MAX_IDX_BYTES) -> np.ndarray:
-    "Read exactly the payload `dims` of `dtype` declare from `f` (nothing may follow) into a native-endian array."
+def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool=True,
+                 max_bytes:int=MAX_IDX_BYTES) -> np.ndarray:
+    "Read exactly the payload that `dims` and `dtype` declare (nothing may follow) from `f`."
     if not allow_empty and 0 in dims: raise IDXError(path, f"a dimension is zero: shape {dims}")
-    n = math.prod(dims) * dtype.itemsize
+    n, what = math.prod(dims) * dtype.itemsize, f"shape {dims} of {dtype.name}"
     if n > max_bytes:
-        raise IDXError(path, f"header declares shape {dims} of {dtype.name}: {n:,} bytes, more than the {max_bytes:,} this reader accepts")
-    buf, got = np.empty(n, np.uint8), 0               # not zero-filled: pages are committed as data arrives
+        raise IDXError(path, f"header declares {what}: {n:,} bytes, "
+                             f"more than the {max_bytes:,} this reader accepts")
+    buf, got = np.empty(n, np.uint8), 0     # not zero-filled: pages are committed as data arrives
     view = memoryview(buf)
-    while got < n and (k := f.readinto(view[got:got + (1 << 20)])): got += k     # 1 MiB at a time: gzip copies via a buffer
-    if got < n: raise IDXError(path, f"truncated payload: shape {dims} of {dtype.name} needs {n:,} bytes, found {got:,}")
-    extra = len(f.read(1 << 16))                      # a bounded look past the end: the file must stop here
-    if extra: raise IDXError(path, f"{extra:,}{'+' if extra == 1 << 16 else ''} trailing bytes after the payload of shape {dims} ({n:,} bytes)")
+    while got < n and (k := f.readinto(view[got:got + (1 << 20)])): got += k   # 1 MiB at a time
+    if got < n: raise IDXError(path, f"truncated payload: {what} needs {n:,} bytes, found {got:,}")
+    extra = len(f.read(1 << 16))            # a bounded look past the end: the file must stop here
+    if extra:
+        more = '+' if extra == 1 << 16 else ''
+        raise IDXError(path, f"{extra:,}{more} trailing bytes after the payload of shape {dims} "
+                             f"({n:,} bytes)")
     arr = buf.view(dtype).reshape(dims)
-    return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native order, writable
+    return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native, writable
+
 
 # %% ../nbs/00_idx.ipynb #1a0dcc26
 def parse_idx(data:bytes, path='<bytes>', allow_empty:bool=True) -> np.ndarray:
@@ -75,25 +89,31 @@ def parse_idx(data:bytes, path='<bytes>', allow_empty:bool=True) -> np.ndarray:
     return read_payload(f, *read_header(f, path), path, allow_empty)
 
 def read_idx(path, allow_empty:bool=True, max_bytes:int=MAX_IDX_BYTES) -> np.ndarray:
-    "Read the IDX file at `path` (plain or gzip) into a NumPy array, header first; `IDXError` if it is malformed."
+    "Read the IDX file at `path` (plain or gzip) into a NumPy array; `IDXError` if it is malformed."
     path = Path(path)
     try:
-        with _open(path) as f: return read_payload(f, *read_header(f, path), path, allow_empty, max_bytes)
+        with _open(path) as f:
+            return read_payload(f, *read_header(f, path), path, allow_empty, max_bytes)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise IDXError(path, f"corrupt or truncated gzip data ({e or type(e).__name__})") from None
     except IsADirectoryError: raise IDXError(path, "is a directory, not an IDX file") from None
+
 
 # %% ../nbs/00_idx.ipynb #eac4f811
 def idx_bytes(array) -> bytes:
     "The IDX encoding of `array` (any of the six IDX dtypes, at least one dimension)."
     a = np.asarray(array)
     key = a.dtype.newbyteorder('=').str if a.dtype.itemsize > 1 else a.dtype.str
-    if key not in IDX_CODES: raise ValueError(f"IDX cannot store dtype {a.dtype}; it stores {sorted(IDX_CODES)}")
-    if a.ndim == 0 or a.ndim > 255: raise ValueError(f"IDX stores 1 to 255 dimensions, got {a.ndim}")
-    if any(d >= 2**32 for d in a.shape): raise ValueError(f"IDX dimensions must be < 2**32, got {a.shape}")
+    if key not in IDX_CODES:
+        raise ValueError(f"IDX cannot store dtype {a.dtype}; it stores {sorted(IDX_CODES)}")
+    if a.ndim == 0 or a.ndim > 255:
+        raise ValueError(f"IDX stores 1 to 255 dimensions, got {a.ndim}")
+    if any(d >= 2**32 for d in a.shape):
+        raise ValueError(f"IDX dimensions must be < 2**32, got {a.shape}")
     code = IDX_CODES[key]
     header = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, dtype='>u4').tobytes()
     return header + np.ascontiguousarray(a, dtype=IDX_DTYPES[code]).tobytes()
+
 
 # %% ../nbs/00_idx.ipynb #60d81f3c
 def write_idx(path, array, compress:bool|None=None):

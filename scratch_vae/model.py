@@ -10,74 +10,83 @@ from fastcore.basics import patch
 from .layers import LinearLayer
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'LOGVAR_MIN', 'LOGVAR_MAX', 'mlp', 'VAE', 'noise']
+__all__ = ['ACTIVATIONS', 'LOGVAR_MIN', 'LOGVAR_MAX', 'VAE', 'mlp', 'noise']
+
+# %% ../nbs/02_model.ipynb #66501bbd
+class VAE(nn.Module):
+    "Fully-connected VAE: `encode` → (μ, log σ²), `reparameterize` → z, `decode` → logits."
+    def __init__(self, input_dim:int=784, # pixels per image
+                 hidden_dims:int|tuple[int, ...]=256, # encoder hidden sizes (decoder: reversed)
+                 latent_dim:int=8, # the size of z
+                 activation:str='sigmoid'): # the hidden activation, a key of ACTIVATIONS
+        super().__init__()
+        hidden = [hidden_dims] if isinstance(hidden_dims, int) else list(hidden_dims)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+        sizes = [('input_dim', input_dim), ('latent_dim', latent_dim)]
+        for name, v in sizes + [('hidden_dims', h) for h in hidden]:
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not hidden: raise ValueError("hidden_dims needs at least one layer size")
+        self.input_dim, self.hidden_dims, self.latent_dim = input_dim, hidden, latent_dim
+        self.activation = activation
+        self.encoder = mlp([input_dim] + hidden, activation)
+        self.mu = LinearLayer(hidden[-1], latent_dim)
+        self.logvar = LinearLayer(hidden[-1], latent_dim)
+        self.decoder = nn.Sequential(*mlp([latent_dim] + hidden[::-1], activation),
+                                     LinearLayer(hidden[0], input_dim))
+
+    @property
+    def config(self) -> dict:
+        "The constructor arguments, JSON-ready: `VAE(**vae.config)` builds the same architecture."
+        return dict(input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
+                    latent_dim=self.latent_dim, activation=self.activation)
 
 # %% ../nbs/02_model.ipynb #f93e1308
-ACTIVATIONS = {'sigmoid': nn.Sigmoid, 'relu': nn.ReLU, 'tanh': nn.Tanh, 'silu': nn.SiLU, 'gelu': nn.GELU,
-               'softplus': nn.Softplus, 'elu': nn.ELU}
+ACTIVATIONS = {'sigmoid': nn.Sigmoid, 'relu': nn.ReLU, 'tanh': nn.Tanh, 'silu': nn.SiLU,
+               'gelu': nn.GELU, 'softplus': nn.Softplus, 'elu': nn.ELU}
 
 def mlp(sizes:list[int], activation:str) -> nn.Sequential:
     "`LinearLayer`s through `sizes`, each followed by `activation`."
     act = ACTIVATIONS[activation]
     return nn.Sequential(*[m for i, o in zip(sizes, sizes[1:]) for m in (LinearLayer(i, o), act())])
 
-# %% ../nbs/02_model.ipynb #66501bbd
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
-
-class VAE(nn.Module):
-    "Fully-connected VAE: `encode` → (μ, log σ²), `reparameterize` → z, `decode` → logits."
-    def __init__(self, input_dim:int=784, # pixels per image
-                 hidden_dims:int|tuple[int, ...]=256, # the encoder's hidden sizes (the decoder mirrors them)
-                 latent_dim:int=8, # the size of z
-                 activation:str='sigmoid'): # the hidden activation, a key of ACTIVATIONS
-        super().__init__()
-        hidden = [hidden_dims] if isinstance(hidden_dims, int) else list(hidden_dims)
-        if activation not in ACTIVATIONS: raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
-        for name, v in [('input_dim', input_dim), ('latent_dim', latent_dim)] + [('hidden_dims', h) for h in hidden]:
-            if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not hidden: raise ValueError("hidden_dims needs at least one layer size")
-        self.input_dim, self.hidden_dims, self.latent_dim, self.activation = input_dim, hidden, latent_dim, activation
-        self.encoder = mlp([input_dim] + hidden, activation)
-        self.mu = LinearLayer(hidden[-1], latent_dim)
-        self.logvar = LinearLayer(hidden[-1], latent_dim)
-        self.decoder = nn.Sequential(*mlp([latent_dim] + hidden[::-1], activation), LinearLayer(hidden[0], input_dim))
-
-    @property
-    def config(self) -> dict:
-        "The constructor arguments, JSON-ready: `VAE(**vae.config)` builds the same architecture."
-        return dict(input_dim=self.input_dim, hidden_dims=list(self.hidden_dims), latent_dim=self.latent_dim,
-                    activation=self.activation)
-
 # %% ../nbs/02_model.ipynb #b8e8c128
 @patch
 def flat_input(self:VAE, x:torch.Tensor) -> torch.Tensor:
     "`x` as float `[N, input_dim]` in the parameters' dtype: uint8 pixels are divided by 255."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
     dtype = self.mu.weight.dtype
     if x.dtype == torch.uint8: x = x.to(dtype) / 255
     elif x.is_floating_point(): x = x.to(dtype)
     else: raise TypeError(f"expected uint8 pixels (0–255) or floats in [0, 1], got {x.dtype}")
     x = x.reshape(x.shape[0], -1)
-    if x.shape[1] != self.input_dim: raise ValueError(f"expected {self.input_dim} pixels per image, got {x.shape[1]}")
+    if x.shape[1] != self.input_dim:
+        raise ValueError(f"expected {self.input_dim} pixels per image, got {x.shape[1]}")
     return x
 
 # %% ../nbs/02_model.ipynb #807c4fdf
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0     # the clamp on log σ²
+
 @patch
 def encode(self:VAE, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(μ, log σ²) of q(z | x) for images `x` (uint8 or [0, 1] floats, `[N, 784]` or `[N, 28, 28]`)."
+    "(μ, log σ²) of q(z | x) for images `x` (anything `flat_input` takes)."
     h = self.encoder(self.flat_input(x))
     return self.mu(h), self.logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 # %% ../nbs/02_model.ipynb #1829cecd
-def noise(shape, like:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
-    "Standard normal noise ε of `shape` on `like`'s device and dtype: the one way this package draws it."
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
-
 @patch
-def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None, eps:torch.Tensor|None=None) -> torch.Tensor:
-    "z = μ + exp(½ log σ²) · ε with ε ~ N(0, I) (drawn from `generator` unless `eps` is given)."
+def reparameterize(self:VAE, mu, logvar, generator:torch.Generator|None=None,
+                   eps:torch.Tensor|None=None) -> torch.Tensor:
+    "z = μ + exp(½ log σ²) · ε, with ε ~ N(0, I) from `generator` unless `eps` is given."
     if eps is None: eps = noise(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
+
+# %% ../nbs/02_model.ipynb #019692d4
+def noise(shape, like:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
+    "Standard normal noise ε of `shape`, on `like`'s device and in its dtype."
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 # %% ../nbs/02_model.ipynb #d9bc604e
 @patch
@@ -85,9 +94,11 @@ def decode(self:VAE, z:torch.Tensor) -> torch.Tensor:
     "Logits of p(x | z), shape `[N, input_dim]`."
     return self.decoder(z)
 
+# %% ../nbs/02_model.ipynb #2eae8846
 @patch
-def forward(self:VAE, x:torch.Tensor, generator:torch.Generator|None=None, eps:torch.Tensor|None=None):
-    "`(logits, mu, logvar)` for a batch `x`, with one reparameterized sample per image (noise `eps` if given)."
+def forward(self:VAE, x:torch.Tensor, generator:torch.Generator|None=None,
+            eps:torch.Tensor|None=None):
+    "`(logits, mu, logvar)` for images `x`, with one sample of z per image (noise `eps` if given)."
     mu, logvar = self.encode(x)
     return self.decode(self.reparameterize(mu, logvar, generator, eps)), mu, logvar
 
@@ -101,6 +112,7 @@ def reconstruct(self:VAE, x:torch.Tensor, sample:bool=False,
     z = self.reparameterize(mu, logvar, generator) if sample else mu
     return torch.sigmoid(self.decode(z)).reshape(x.shape)
 
+# %% ../nbs/02_model.ipynb #6f877ffc
 @patch
 @torch.no_grad()
 def sample(self:VAE, n:int, generator:torch.Generator|None=None) -> torch.Tensor:
