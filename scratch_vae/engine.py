@@ -19,7 +19,7 @@ __all__ = ['make_optimizer', 'hand_grads', 'rank_grads', 'reduce_ranks', 'step_h
 
 # %% ../nbs/04e_engine.ipynb #4db6fb1b
 def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> torch.optim.Adam:
-    "Adam: for a `VAE` a `FlatAdam` (03c_backprop), else torch's, fused where it can; same maths."
+    "Adam over `model`'s parameters: a `FlatAdam` (03c_backprop) for a `VAE`, else torch's (fused if it can)."
     if isinstance(model, VAE):
         try: return FlatAdam(model, lr, eps, params)    # `params`: stacked stand-ins (04a_replicas)
         except (RuntimeError, TypeError, ValueError): pass  # no fused Adam for this device or dtype

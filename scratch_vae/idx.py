@@ -75,8 +75,8 @@ def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool
     if got < n: raise IDXError(path, f"truncated payload: {what} needs {n:,} bytes, found {got:,}")
     extra = len(f.read(1 << 16))            # a bounded look past the end: the file must stop here
     if extra:
-        more = '+' if extra == 1 << 16 else ''
-        raise IDXError(path, f"{extra:,}{more} trailing bytes after the payload of shape {dims} "
+        more, s = '+' if extra == 1 << 16 else '', 's' if extra > 1 else ''
+        raise IDXError(path, f"{extra:,}{more} trailing byte{s} after the payload of shape {dims} "
                              f"({n:,} bytes)")
     arr = buf.view(dtype).reshape(dims)
     return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native, writable
