@@ -5,7 +5,6 @@
 # %% ../nbs/04_train.ipynb #6174dfaf
 from __future__ import annotations
 from collections.abc import Callable
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -26,7 +25,7 @@ class NonFiniteLoss(FloatingPointError):
 # %% ../nbs/04_train.ipynb #30e193d9
 class TrainingInterrupted(KeyboardInterrupt):
     "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
-    def __init__(self, msg, signum=signal.SIGINT): super().__init__(msg); self.signum = int(signum)
+    def __init__(self, msg, signum:int=2): super().__init__(msg); self.signum = int(signum)   # 2: SIGINT
 
 # %% ../nbs/04_train.ipynb #c212dcdf
 def grad_norm(model, opt:torch.optim.Optimizer|None=None) -> torch.Tensor:
