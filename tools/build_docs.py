@@ -133,7 +133,7 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
             md = o.get('data', {}).get('text/markdown')
             if md is not None:
                 text = ''.join(md) if isinstance(md, list) else md
-                o['data']['text/markdown'] = text.removeprefix('---').lstrip('\n')
+                o['data']['text/markdown'] = class_signature(text.removeprefix('---').lstrip('\n'))
     nb['nbformat'], nb['nbformat_minor'] = 4, 5
     nb['metadata']['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     nb['metadata']['language_info'] = {'name': 'python', 'pygments_lexer': 'ipython3'}
@@ -141,6 +141,15 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
         cells.append({'cell_type': 'markdown', 'metadata': {}, 'id': f'toc-{i}',
                       'source': f"```{{toctree}}\n:hidden:\n:caption: {caption}\n:maxdepth: 2\n\n" + '\n'.join(pages_) + "\n```\n"})
     path.write_text(json.dumps(nb, indent=1))
+
+
+def class_signature(md: str) -> str:
+    """nbdev 2.4's show_doc writes every signature as `def Name(...)`, a class's too: a CamelCase name (PEP 8's
+    spelling of a class, and this package's) is shown as `class Name(...):`, without its `__init__`'s `->None`, and a
+    dataclass field's `<factory>` default as the `field(...)` it is."""
+    return re.sub(r'```python\ndef ([A-Z]\w*)\((.*?)\)(?:\s*->\s*None)?:\n```',
+                  lambda m: f"```python\nclass {m[1]}({m[2].replace('=<factory>', '=field(...)')}):\n```",
+                  md, flags=re.S)
 
 
 def hanging_lines(page: str) -> str:
