@@ -10,19 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from .files import atomic_write_bytes, json_bytes, check_writable, weights_folder, record_path
 from .config import TrainConfig, setting, pick_device, check_device, train_config, DATA_HELP
-from .progress import say
+from .progress import say, is_main
 from .spec import DATASET_NAMES, DataSpec
 
 
 # %% auto #0
-__all__ = ['first_rank', 'train_cmd', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs', 'SampleArgs',
-           'reconstruct_cmd', 'sample_cmd']
+__all__ = ['train_cmd', 'ModelArgs', 'EvaluateArgs', 'evaluate_cmd', 'ReconstructArgs', 'SampleArgs', 'reconstruct_cmd',
+           'sample_cmd']
 
 # %% ../nbs/05e_commands.ipynb #bcdbe4ea
-def first_rank() -> bool:
-    "Whether this process is the one that talks: the only one, or rank 0 under torchrun (read before torch is loaded)."
-    return os.environ.get('RANK', '0') == '0'
-
 def _save_loss_curve(cfg:TrainConfig):
     from scratch_vae.rundir import read_history
     from scratch_vae.figures import save_figure, loss_curve_figure
@@ -32,7 +28,7 @@ def _save_loss_curve(cfg:TrainConfig):
 # %% ../nbs/05e_commands.ipynb #bca5fac4
 def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:list|None=None, **given) -> dict:
     "`scratch_vae_train`: train per the flags `given` (one replica per seed with `seeds`), then draw the loss curve and the run's pictures."
-    if first_rank(): say("Loading PyTorch and checking the settings ...")
+    if is_main(): say("Loading PyTorch and checking the settings ...")
     if seeds:
         out = given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist'))
         cfg = train_config(given, resume, run_dir=Path(out)/f'seed-{seeds[0]}')
@@ -113,9 +109,9 @@ class EvaluateArgs(ModelArgs):
 def evaluate_cmd(**flags) -> dict:
     "`scratch_vae_evaluate`: test-set ELBO and importance-weighted NLL of a run, printed and written to evaluation.json."
     a = EvaluateArgs(**flags)
-    if first_rank(): say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
+    if is_main(): say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
     from scratch_vae.data import load_mnist
-    from scratch_vae.distributed import init_distributed, is_main
+    from scratch_vae.distributed import init_distributed
     from scratch_vae.evaluate import evaluate
     init_distributed(pick_device(a.device))                # under torchrun the test set is shared out over the ranks
     model, meta = a.model_and_meta()

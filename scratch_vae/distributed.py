@@ -8,9 +8,10 @@ import os
 from datetime import timedelta
 import torch
 import torch.distributed as dist
+from .progress import is_main
 
 # %% auto #0
-__all__ = ['launched', 'world', 'is_main', 'shard_rows', 'check_batch_size', 'LostRank', 'collective_timeout', 'all_reduce_step',
+__all__ = ['launched', 'world', 'shard_rows', 'check_batch_size', 'LostRank', 'collective_timeout', 'all_reduce_step',
            'all_reduce_sum', 'init_distributed', 'finish_distributed']
 
 # %% ../nbs/03d_distributed.ipynb #980d300d
@@ -22,10 +23,6 @@ def world() -> tuple[int, int]:
     "`(rank, world_size)` of this process in the process group; `(0, 1)` when there is none."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-def is_main() -> bool:
-    "Whether this process is rank 0, the one that logs and writes files."
-    return world()[0] == 0
 
 # %% ../nbs/03d_distributed.ipynb #0e680171
 def shard_rows(n:int, rank:int|None=None, size:int|None=None) -> slice:

@@ -5,10 +5,10 @@
 # %% ../nbs/00c_progress.ipynb #bb9e0d68
 from __future__ import annotations
 from collections.abc import Callable
-import sys, time
+import os, sys, time
 
 # %% auto #0
-__all__ = ['duration', 'progress_line', 'say', 'progress']
+__all__ = ['duration', 'progress_line', 'say', 'progress', 'is_main']
 
 # %% ../nbs/00c_progress.ipynb #bb7cab61
 def duration(seconds:float) -> str:
@@ -43,3 +43,10 @@ def progress(it, total:int, desc:str='', show:bool=True, unit:str='steps', every
         now = time.perf_counter()
         if i in marks or now - last >= every:
             log(progress_line(desc, i, total, now - t0, unit)); last = now
+
+# %% ../nbs/00c_progress.ipynb #a7c85bfe
+def is_main() -> bool:
+    "Whether this process is rank 0, the one that talks and writes files (torch is not loaded for it)."
+    dist = sys.modules.get('torch.distributed')
+    if dist is not None and dist.is_available() and dist.is_initialized(): return dist.get_rank() == 0
+    return os.environ.get('RANK', '0') == '0'
