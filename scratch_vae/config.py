@@ -174,12 +174,12 @@ def train_config(given:dict, resume:bool=False, run_dir:str|Path|None=None) -> T
         except ValueError:
             raise ValueError(f"SCRATCH_VAE_EPOCHS must be an integer, got {env!r}") from None
     if not resume: return TrainConfig(**given)             # checked here, before PyTorch loads
-    from scratch_vae.tensorfile import read_layout
+    from scratch_vae.tensorfile import read_header
     from scratch_vae.rundir import checkpoint_path
     out = run_dir or given.get('out') or TrainConfig.default_out(given.get('dataset', 'mnist'))
     ckpt = checkpoint_path(out)
     if ckpt.is_file():                       # the header alone
-        return resume_config(given, read_layout(ckpt)[1].get('config'), ckpt)
+        return resume_config(given, read_header(ckpt)[1].get('config'), ckpt)
     return TrainConfig(**given)
 
 # %% ../nbs/03b_config.ipynb #675f1224
