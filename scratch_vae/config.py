@@ -8,12 +8,12 @@ import copy, dataclasses, math, os
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
-from .spec import MODEL_DEFAULTS, ACTIVATION_NAMES, DataSpec, param_count
+from .spec import (MODEL_DEFAULTS, ACTIVATION_NAMES, DataSpec, param_count, MAX_PARAMS,
+                              LIMITS, check_device)   # the last two: their old import path too
 
 # %% auto #0
-__all__ = ['DATA_HELP', 'LIMITS', 'LR_SCHEDULES', 'IWAE_STAGE_ENDS', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig',
-           'check_device', 'lr_at', 'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'train_config',
-           'pick_device']
+__all__ = ['DATA_HELP', 'LR_SCHEDULES', 'IWAE_STAGE_ENDS', 'MAY_CHANGE_ON_RESUME', 'setting', 'TrainConfig', 'lr_at',
+           'is_stage_end', 'resume_conflicts', 'config_from', 'resume_config', 'train_config', 'pick_device']
 
 # %% ../nbs/03b_config.ipynb #6a1a0eb7
 DATA_HELP = ("folder holding <dataset>/ (if given, the only place looked in; default: "
@@ -66,45 +66,41 @@ class TrainConfig:
 
     def data_spec(self) -> DataSpec: return DataSpec(self.dataset, self.binarize, self.likelihood)
 
-# %% ../nbs/03b_config.ipynb #1f2613f7
-LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6,
-              k_rows=2**18, seed=2**32 - 1)
+# %% ../nbs/03b_config.ipynb #a55cedf0
+def _bad(cfg, name:str, why:str):
+    "Raise `ValueError` for the setting `name` of `cfg`, named as its flag and as its field."
+    raise ValueError(f"invalid --{name.replace('_', '-')} ({name}={getattr(cfg, name)!r}): {why}")
 
-def check_device(device:str) -> str:
-    "`device` if it names a device kind this package runs on, else `ValueError` listing them."
-    kind = device.split(':')[0] if isinstance(device, str) else None
-    ok = device == 'auto' or kind in ('cpu', 'cuda', 'mps') and (
-        device.count(':') == 0 or kind == 'cuda' and device[5:].isdigit())
-    if not ok: raise ValueError(f"unknown device {device!r}: use cpu, cuda, mps or auto")
-    return device
+def _integer(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+
+def _check_sizes(cfg):
+    "`_bad` for the first size of `cfg` that is not a positive integer, or could not be allocated."
+    for n in ('epochs', 'batch_size', 'input_dim', 'latent_dim', 'k'):
+        v = getattr(cfg, n)
+        if not _integer(v) or v < 1: _bad(cfg, n, "must be a positive integer")
+        if v > LIMITS[n]: _bad(cfg, n, f"at most {LIMITS[n]:,}")
+    if not cfg.hidden_dims or any(not _integer(h) or h < 1 for h in cfg.hidden_dims):
+        _bad(cfg, 'hidden_dims', "must be positive integers")
+    try: n_params = param_count(cfg.model_config())
+    except ValueError as e: _bad(cfg, 'hidden_dims', str(e))
+    if n_params > MAX_PARAMS:
+        wide = len(cfg.hidden_dims) > 1 or cfg.hidden_dims[0] > cfg.latent_dim
+        _bad(cfg, 'hidden_dims' if wide else 'latent_dim',
+             f"the model would have {n_params:,} parameters, more than the {MAX_PARAMS:,} allowed")
+    if (rows := cfg.k * cfg.batch_size) > LIMITS['k_rows']:
+        _bad(cfg, 'k', f"k × batch size = {rows:,} decoded images per step, "
+                       f"more than {LIMITS['k_rows']:,}")
 
 # %% ../nbs/03b_config.ipynb #86faf778
 @patch
 def validate(self:TrainConfig):
     "Raise `ValueError` naming the first bad setting (as its flag and its field)."
-    from scratch_vae.spec import (BINARIZE, DATASET_NAMES as DATASETS, MAX_PARAMS, param_count,
+    from scratch_vae.spec import (BINARIZE, DATASET_NAMES as DATASETS,
                                   ACTIVATION_NAMES as ACTIVATIONS, LIKELIHOOD_NAMES as LIKELIHOODS)
-    def bad(name, why):
-        flag = name.replace('_', '-')
-        raise ValueError(f"invalid --{flag} ({name}={getattr(self, name)!r}): {why}")
-    integer = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    bad = lambda name, why: _bad(self, name, why)
     finite = lambda v: isinstance(v, (int, float)) and math.isfinite(v)
     if self.dataset not in DATASETS: bad('dataset', f"known datasets: {', '.join(DATASETS)}")
-    for n in ('epochs', 'batch_size', 'input_dim', 'latent_dim', 'k'):
-        v = getattr(self, n)
-        if not integer(v) or v < 1: bad(n, "must be a positive integer")
-        if v > LIMITS[n]: bad(n, f"at most {LIMITS[n]:,}")
-    if not self.hidden_dims or any(not integer(h) or h < 1 for h in self.hidden_dims):
-        bad('hidden_dims', "must be positive integers")
-    try: n_params = param_count(self.model_config())
-    except ValueError as e: bad('hidden_dims', str(e))
-    if n_params > MAX_PARAMS:
-        wide = len(self.hidden_dims) > 1 or self.hidden_dims[0] > self.latent_dim
-        bad('hidden_dims' if wide else 'latent_dim',
-            f"the model would have {n_params:,} parameters, more than the {MAX_PARAMS:,} allowed")
-    if (rows := self.k * self.batch_size) > LIMITS['k_rows']:
-        bad('k', f"k × batch size = {rows:,} decoded images per step, "
-                 f"more than {LIMITS['k_rows']:,}")
+    _check_sizes(self)
     if not (finite(self.lr) and self.lr > 0): bad('lr', "must be a finite number > 0")
     if not (finite(self.beta) and self.beta >= 0): bad('beta', "must be a finite number >= 0")
     if self.activation not in ACTIVATIONS: bad('activation', f"known: {', '.join(ACTIVATIONS)}")
@@ -113,7 +109,7 @@ def validate(self:TrainConfig):
     if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
         bad('limit', "must be a positive integer or None")
     if self.on_nan not in ('stop', 'skip'): bad('on_nan', "use 'stop' or 'skip'")
-    if not (integer(self.seed) and 0 <= self.seed <= LIMITS['seed']):
+    if not (_integer(self.seed) and 0 <= self.seed <= LIMITS['seed']):
         bad('seed', f"must be an integer in 0..{LIMITS['seed']:,}")
     for n in ('out', 'data'):
         try: str(getattr(self, n) or '').encode('utf-8')

@@ -8,8 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from .files import check_writable, weights_folder, record_path
-from .config import TrainConfig, setting, pick_device, check_device, DATA_HELP
-from .spec import DATASET_NAMES
+from .config import TrainConfig, setting, pick_device, DATA_HELP
+from .spec import DATASET_NAMES, check_device
 
 # %% auto #0
 __all__ = ['ModelArgs', 'EvaluateArgs', 'ReconstructArgs', 'SampleArgs']

@@ -16,7 +16,7 @@ MAX_LAYERS = 64       # hidden layers
 
 # %% auto #0
 __all__ = ['MODEL_DEFAULTS', 'ACTIVATION_NAMES', 'LIKELIHOOD_NAMES', 'BINARIZE', 'DATASET_NAMES', 'MAX_PARAMS', 'MAX_LAYERS',
-           'param_count', 'DataSpec']
+           'LIMITS', 'param_count', 'DataSpec', 'check_device']
 
 # %% ../nbs/02a_spec.ipynb #f43d0a54
 def param_count(model_cfg:dict) -> int:
@@ -47,3 +47,15 @@ class DataSpec:
         return cls(got('dataset'), got('binarize'), got('likelihood'))
 
     def fields(self) -> dict: return asdict(self)
+
+# %% ../nbs/02a_spec.ipynb #2f61f331
+LIMITS = dict(epochs=10**6, batch_size=2**20, input_dim=2**20, latent_dim=2**16, k=10**6,
+              k_rows=2**18, seed=2**32 - 1)
+
+def check_device(device:str) -> str:
+    "`device` if it names a device kind this package runs on, else `ValueError` listing them."
+    kind = device.split(':')[0] if isinstance(device, str) else None
+    ok = device == 'auto' or kind in ('cpu', 'cuda', 'mps') and (
+        device.count(':') == 0 or kind == 'cuda' and device[5:].isdigit())
+    if not ok: raise ValueError(f"unknown device {device!r}: use cpu, cuda, mps or auto")
+    return device
