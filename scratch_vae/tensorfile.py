@@ -69,10 +69,12 @@ def _head(f, path, size:int) -> tuple[bytes, int]:
     ends = [v.get('data_offsets', [0, 0])[1] for v in vals if isinstance(v, dict)]
     return buf, max([e for e in ends if isinstance(e, int)], default=0)
 
-# %% ../nbs/03a_tensorfile.ipynb #0eeb1470
-def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
-    path = Path(path)
-    unreadable = lambda why: CheckpointError(path, f"not a readable safetensors file ({why})")
+# %% ../nbs/03a_tensorfile.ipynb #8caea2af
+def _unreadable(path, why:str) -> CheckpointError:
+    return CheckpointError(path, f"not a readable safetensors file ({why})")
+
+def _file_bytes(path:Path, tensors:bool=True) -> tuple[bytes, int]:
+    "The bytes of the file at `path` (only its header if not `tensors`), and its tensors' end."
     if not path.is_file(): raise CheckpointError(path, "no such file")
     try:
         with open(path, 'rb') as f:
@@ -82,7 +84,8 @@ def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
             buf, end = _head(f, path, size)
             if tensors and size < len(buf) + end:        # the header promises more than there is
                 held = max(size - len(buf), 0)
-                raise unreadable(f"truncated: its tensors need {end:,} bytes, it holds {held:,}")
+                raise _unreadable(path, f"truncated: its tensors need {end:,} bytes, "
+                                        f"it holds {held:,}")
             if tensors and size > len(buf) + end:        # refused before a byte of them is read
                 extra = size - len(buf) - end
                 raise CheckpointError(path, f"{extra:,} trailing bytes after its last tensor: "
@@ -90,9 +93,17 @@ def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
             if tensors: buf += f.read(end)
     except OSError as e:
         raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
+    return buf, end
+
+# %% ../nbs/03a_tensorfile.ipynb #0eeb1470
+def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
+    "`(tensors, or their layout if not `tensors`, meta)` of the file at `path`, every check made."
+    path = Path(path)
+    buf, end = _file_bytes(path, tensors)
     table, md, body = _split(buf, path)
     if tensors and end > len(body):
-        raise unreadable(f"truncated: its tensors need {end:,} bytes, it holds {len(body):,}")
+        raise _unreadable(path, f"truncated: its tensors need {end:,} bytes, "
+                                f"it holds {len(body):,}")
     if tensors:
         if 'sha256' not in md and not unchecked:
             fix = UNCHECKED_HELP.format(path=path)
@@ -103,12 +114,12 @@ def _read(path, tensors:bool=True, unchecked:bool=False) -> tuple[dict, dict]:
                                         "it was written; refusing it")
         try: data = st_load(buf)
         except Exception as e:
-            raise unreadable(f"{type(e).__name__}: {e}") from None
+            raise _unreadable(path, f"{type(e).__name__}: {e}") from None
     else:
         try: data = {k: (_ST_DTYPES.get(v['dtype'], v['dtype']), list(v['shape']))
                      for k, v in table.items()}
         except (TypeError, KeyError) as e:
-            raise unreadable(f"tensor table: {e}") from None
+            raise _unreadable(path, f"tensor table: {e}") from None
     if md.get('format') != FORMAT:
         raise CheckpointError(path, f"not a scratch_vae file (format tag {md.get('format')!r}, "
                                     f"expected {FORMAT!r})")
