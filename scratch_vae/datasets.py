@@ -107,6 +107,7 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
 
 _opener = urllib.request.build_opener(_HTTPOnlyRedirects)
 
+# %% ../nbs/00b_datasets.ipynb #1e76892b
 def fetch(url:str, dest, md5:str, max_bytes:int, timeout:float=10.0, chunk:int=1<<16,
           deadline:float|None=None):
     "Download `url` to `dest` if its MD5 is `md5`, bounded in bytes and time; atomic."
