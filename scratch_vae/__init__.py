@@ -7,37 +7,39 @@ __version__ = "0.1.0"
 __all__ = ['VAE', 'load_model', 'load_mnist', 'elbo', 'elbo_loss', 'fit', 'TrainConfig']
 
 # %% ../nbs/05d_package.ipynb #08fe66a7
-__doc__ = """A from-scratch, fully connected variational autoencoder for MNIST, written as a literate nbdev project.
+__doc__ = """\
+A from-scratch, fully connected variational autoencoder for MNIST, a literate nbdev project.
 
 Start here:
     from scratch_vae import VAE, load_model, load_mnist, elbo, fit, TrainConfig
-    vae = load_model('pretrained:mnist-seed')        # a shipped model (weights/); or train: scratch_vae_train
-    x, y = load_mnist('test')                          # uint8 images [10000, 28, 28] and their labels
-    parts = elbo(vae, x[:64])                          # ELBO per image, with log p(x|z) and KL
+    vae = load_model('pretrained:mnist-seed')   # a shipped model (weights/); or scratch_vae_train
+    x, y = load_mnist('test')                     # uint8 images [10000, 28, 28] and their labels
+    parts = elbo(vae, x[:64])                     # ELBO per image, with log p(x|z) and KL
 
 The names (each documented in its chapter of the book, nbs/ or the docs site):
-    VAE          the model: encoder -> (mu, log sigma^2) -> z -> decoder            (02_model)
-    elbo         the ELBO's module, callable as the ELBO itself: elbo(vae, x)      (03_elbo)
-    elbo_loss    the training loss, -ELBO per image, with its recon and KL parts   (03_elbo)
-    load_mnist   MNIST or Fashion-MNIST from the IDX files                         (00_idx, 00b_data)
-    fit          train per a TrainConfig, writing a run directory                  (04_train)
-    TrainConfig  every setting of a run; each is a scratch_vae_train flag          (03b_config)
-    load_model   a run directory, weights file or pretrained:NAME                  (03g_weights)
+    VAE          the model: encoder -> (mu, log sigma^2) -> z -> decoder          (02_model)
+    elbo         the ELBO's module, callable as the ELBO itself: elbo(vae, x)    (03_elbo)
+    elbo_loss    the training loss, -ELBO per image, with its recon and KL parts (03_elbo)
+    load_mnist   MNIST or Fashion-MNIST from the IDX files              (00_idx, 00b_data)
+    fit          train per a TrainConfig, writing a run directory                (04_train)
+    TrainConfig  every setting of a run; each is a scratch_vae_train flag        (03b_config)
+    load_model   a run directory, weights file or pretrained:NAME                (03g_weights)
 
 Commands: scratch_vae_train, scratch_vae_evaluate, scratch_vae_sample, scratch_vae_reconstruct
 (or python -m scratch_vae COMMAND); each has --help.
 """
-_MAIN_NAMES = dict(VAE='model', load_model='weights', load_mnist='data', elbo_loss='elbo', fit='train',
-                   TrainConfig='config', elbo=None)
+_MAIN_NAMES = dict(VAE='model', load_model='weights', load_mnist='data', elbo_loss='elbo',
+                   fit='train', TrainConfig='config', elbo=None)
 _all_ = ['VAE', 'load_model', 'load_mnist', 'elbo', 'elbo_loss', 'fit', 'TrainConfig']
 
 def __getattr__(name:str):
     "The package's main names, each imported from its module on first use."
-    if name not in _MAIN_NAMES: raise AttributeError(f"module 'scratch_vae' has no attribute {name!r}")
+    if name not in _MAIN_NAMES:
+        raise AttributeError(f"module 'scratch_vae' has no attribute {name!r}")
     import importlib
     module = importlib.import_module(f'scratch_vae.{_MAIN_NAMES[name] or name}')
-    value = module if _MAIN_NAMES[name] is None else getattr(module, name)     # `elbo`: the (callable) module
-    globals()[name] = value                                  # later look-ups are plain attribute reads
+    value = module if _MAIN_NAMES[name] is None else getattr(module, name)   # `elbo`: the module
+    globals()[name] = value                                  # later look-ups: attribute reads
     return value
 
 def __dir__(): return sorted(set(globals()) | set(_MAIN_NAMES))

@@ -7,6 +7,7 @@ __all__ = []
 
 # %% ../nbs/03a_checkpoint.ipynb #6c5794a0
 from .tensorfile import *
+from .tensorfile import read_layout     # read_header's older name
 from .weights import *
 from .rundir import *
 from .spec import param_count, MAX_PARAMS, MAX_LAYERS

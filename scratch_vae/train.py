@@ -25,7 +25,8 @@ class NonFiniteLoss(FloatingPointError):
 # %% ../nbs/04_train.ipynb #30e193d9
 class TrainingInterrupted(KeyboardInterrupt):
     "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
-    def __init__(self, msg, signum:int=2): super().__init__(msg); self.signum = int(signum)   # 2: SIGINT
+    def __init__(self, msg, signum:int=2):          # 2: SIGINT
+        super().__init__(msg); self.signum = int(signum)
 
 # %% ../nbs/04_train.ipynb #c212dcdf
 def grad_norm(model, opt:torch.optim.Optimizer|None=None) -> torch.Tensor:

@@ -220,8 +220,8 @@ def test_a_signal_to_one_rank_stops_all_at_the_same_step_and_resume_is_exact(tmp
     assert job.returncode != 0
     assert output.count('interrupted: SIGTERM during epoch') == 2, output          # both ranks, the same step
     assert len({l.split('(step ')[1].split(')')[0] for l in output.splitlines() if 'interrupted: SIGTERM' in l}) == 1, output
-    from scratch_vae.checkpoint import read_layout
-    meta = read_layout(out/'checkpoint.safetensors')[1]
+    from scratch_vae.checkpoint import read_header
+    meta = read_header(out/'checkpoint.safetensors')[1]
     assert meta['step'] > 0, meta                                                    # a mid-epoch checkpoint
     r = torchrun(*LONG, '--out', out, '--resume')
     assert f"epoch {meta['epoch'] + 1}, step {meta['step']}" in r.stdout
