@@ -7,6 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ROOT/'.pytest-scratch'                 # gitignored; pytest's tmp_path, $TMPDIR, Jupyter's and Chromium's homes
+SITE_BUILD = SCRATCH/'site-build'              # the docs site of this session, shared by pytest -n's workers
 HOME_TRACES = [Path.home()/p for p in ('.jupyter', '.local/share/jupyter/runtime', '.cache/chromium-headless')]
 for var, sub in [('TMPDIR', 'tmp'), ('JUPYTER_CONFIG_DIR', 'jupyter'), ('JUPYTER_RUNTIME_DIR', 'jupyter-runtime'),
                  ('JUPYTER_DATA_DIR', 'jupyter-data'), ('XDG_CACHE_HOME', 'cache'), ('XDG_CONFIG_HOME', 'config'),
@@ -34,6 +35,7 @@ def worker(config) -> bool:
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long-running; only with --slow')
     if not config.option.basetemp and not worker(config): config.option.basetemp = str(SCRATCH/'pytest')
+    if not worker(config): shutil.rmtree(SITE_BUILD, ignore_errors=True)   # never a site left by a killed session
     config._home_traces_before = {p for p in HOME_TRACES if p.exists()}
 
 
@@ -51,8 +53,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
-    for it in items:     # with `pytest -n N --dist loadgroup`: one worker builds the docs site and runs what reads it
-        if 'site' in getattr(it, 'fixturenames', ()): it.add_marker(pytest.mark.xdist_group('site'))
     if config.getoption('--slow'): return
     skip = pytest.mark.skip(reason='slow: run with --slow')
     for it in items:
@@ -89,12 +89,21 @@ def run(cmd, timeout=600, check=True, **kw):
 
 
 @pytest.fixture(scope='session')
-def site(tmp_path_factory):
-    "The docs site, built once per session by tools/build_docs.py into a temporary folder (nbdev's processed notebooks too)."
-    out, proc = tmp_path_factory.mktemp('site'), tmp_path_factory.mktemp('proc')
-    r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out), '--proc', str(proc)], cwd=ROOT, timeout=900)
-    assert 'built' in r.stdout
-    assert 'MissingIDFieldWarning' not in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
+def site():
+    """The docs site, built once per test session by tools/build_docs.py (nbdev's processed notebooks too). Under
+    `pytest -n N` the worker that asks first builds it and the others wait for it: two builds at once would share
+    nbdev's `_proc/`."""
+    import fcntl
+    shared = SITE_BUILD; shared.mkdir(parents=True, exist_ok=True)
+    out, proc, done = shared/'site', shared/'proc', shared/'built'
+    with open(shared/'.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            r = run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out), '--proc', str(proc)],
+                    cwd=ROOT, timeout=900)
+            assert 'built' in r.stdout
+            assert 'MissingIDFieldWarning' not in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
+            done.write_text(r.stdout)
     return out
 
 
