@@ -158,13 +158,14 @@ def evaluate_ais(model, images:torch.Tensor, steps:int=1000, chains:int=4, binar
     return dict(log_px=mean, se=se, steps=steps, chains=chains, n=n, leapfrog=leapfrog,
                 schedule='sigmoid', start='q(z|x)', seconds=round(time.perf_counter() - t0, 3))
 
-# %% ../nbs/03f_bounds.ipynb #1b951d9d
+# %% ../nbs/03f_bounds.ipynb #c3997e1a
 def elbo_at(model, x, mu, logvar, eps, likelihood:str='bernoulli') -> torch.Tensor:
     "Per-image ELBO of N(`mu`, e^`logvar`) on noise `eps` `[S, N, d]`: E log p(x|z) − KL(q‖p)."
     z = mu + (0.5 * logvar).exp() * eps
     logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1)
     return LIKELIHOODS[likelihood](logits, x).mean(0) - kl_divergence(mu, logvar)
 
+# %% ../nbs/03f_bounds.ipynb #9eaf60a1
 def optimized_elbo(model, x, likelihood:str='bernoulli', lr:float=3e-3, samples:int=10,
                    tol:float=0.01, halvings:int=4, max_steps:int=20000, k_eval:int=1000,
                    generator:torch.Generator|None=None):

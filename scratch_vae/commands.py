@@ -90,7 +90,7 @@ def evaluate_cmd(**flags) -> dict:
     say(f"wrote {p}")
     return res
 
-# %% ../nbs/05e_commands.ipynb #b1746860
+# %% ../nbs/05e_commands.ipynb #7802eaf3
 def reconstruct_cmd(**flags) -> Path:
     "`scratch_vae_reconstruct`: a grid of test images above their reconstructions."
     a = ReconstructArgs(**flags)
@@ -108,6 +108,7 @@ def reconstruct_cmd(**flags) -> Path:
     say(f"wrote {p}")
     return p
 
+# %% ../nbs/05e_commands.ipynb #aad38e47
 def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)

@@ -41,7 +41,7 @@ DATASETS = {
         system_dirs=['/usr/share/datasets/fashion-mnist']),  # Debian's dataset-fashion-mnist
 }
 
-# %% ../nbs/00b_datasets.ipynb #cecae0d9
+# %% ../nbs/00b_datasets.ipynb #fec08b8d
 def check_images(a:np.ndarray, path) -> np.ndarray:
     "`a` if it is a non-empty `uint8` `[N, 28, 28]` image array, else `IDXError` naming `path`."
     if a.ndim == 1: raise IDXError(path, f"expected an images file [N, 28, 28] but found a 1-D "
@@ -53,6 +53,7 @@ def check_images(a:np.ndarray, path) -> np.ndarray:
     if a.shape[0] == 0: raise IDXError(path, "contains zero images")
     return a
 
+# %% ../nbs/00b_datasets.ipynb #53e4fe4c
 def check_labels(a:np.ndarray, path, n_classes:int=10) -> np.ndarray:
     "`a` if it is a non-empty `uint8` `[N]` array of labels in `0..n_classes-1`, else `IDXError`."
     if a.ndim == 3:

@@ -76,7 +76,7 @@ class EvaluateArgs(ModelArgs):
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
             raise ValueError("--batch-size and --limit must be positive")
 
-# %% ../nbs/05e_flags.ipynb #a85f4da7
+# %% ../nbs/05e_flags.ipynb #d9240ab1
 @dataclass
 class ReconstructArgs(ModelArgs):
     "The flags of `scratch_vae_reconstruct`."
@@ -87,6 +87,7 @@ class ReconstructArgs(ModelArgs):
         super().__post_init__()
         if self.n < 1: raise ValueError(f"--n must be positive, got {self.n}")
 
+# %% ../nbs/05e_flags.ipynb #49df5bce
 @dataclass
 class SampleArgs(ModelArgs):
     "The flags of `scratch_vae_sample`."

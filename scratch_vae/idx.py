@@ -38,7 +38,7 @@ def _open(path):
     return gzip.open(path, 'rb') if gz else open(path, 'rb')
 
 
-# %% ../nbs/00_idx.ipynb #927c68b1
+# %% ../nbs/00_idx.ipynb #91811c91
 def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:
     "Read and check the IDX header from the binary stream `f`: `(dtype, shape)`, no payload yet."
     head = f.read(4)
@@ -61,6 +61,7 @@ def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:
                              f"file has {4 + len(raw)}")
     return IDX_DTYPES[code], tuple(int.from_bytes(raw[i:i+4], 'big') for i in range(0, 4 * ndim, 4))
 
+# %% ../nbs/00_idx.ipynb #f20d5b33
 def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool=True,
                  max_bytes:int=MAX_IDX_BYTES) -> np.ndarray:
     "Read exactly the payload that `dims` and `dtype` declare (nothing may follow) from `f`."
@@ -80,7 +81,6 @@ def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool
                              f"({n:,} bytes)")
     arr = buf.view(dtype).reshape(dims)
     return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native, writable
-
 
 # %% ../nbs/00_idx.ipynb #1a0dcc26
 def parse_idx(data:bytes, path='<bytes>', allow_empty:bool=True) -> np.ndarray:

@@ -10,7 +10,7 @@ from .spec import param_count
 # %% auto #0
 __all__ = ['peak_bytes', 'available_bytes', 'check_memory']
 
-# %% ../nbs/03b_memory.ipynb #f485db3c
+# %% ../nbs/03b_memory.ipynb #da8527eb
 def peak_bytes(cfg:TrainConfig, replicas:int=1) -> dict:
     "A generous estimate of a run's peak memory in bytes, by part: `model`, `step`, `data`."
     n = param_count(cfg.model_config())
@@ -20,6 +20,7 @@ def peak_bytes(cfg:TrainConfig, replicas:int=1) -> dict:
     return dict(model=replicas * 4 * n * 16, step=replicas * 4 * 3 * rows * width,
                 data=70_000 * cfg.input_dim * 5)
 
+# %% ../nbs/03b_memory.ipynb #1a3c83cf
 def available_bytes() -> tuple[int, str]:
     "What this process may still allocate, and what limits it."
     import resource
@@ -36,6 +37,7 @@ def available_bytes() -> tuple[int, str]:
         got.append((soft - used, 'room under the address-space limit (ulimit -v)'))
     return min(got)
 
+# %% ../nbs/03b_memory.ipynb #681ba5bb
 def check_memory(cfg:TrainConfig, replicas:int=1):
     "`MemoryError` with the figure and the flags to change if `cfg` (× `replicas`) could not fit."
     parts, (room, what) = peak_bytes(cfg, replicas), available_bytes()

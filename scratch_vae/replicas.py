@@ -29,7 +29,7 @@ def stacked(models:list) -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.stack(ps).detach().clone())
             for ps in zip(*[m.parameters() for m in models])]
 
-# %% ../nbs/04a_replicas.ipynb #2ebb61e3
+# %% ../nbs/04a_replicas.ipynb #f3588323
 def unstack(runs:list[Run], params:list, opt:torch.optim.Optimizer):
     "Copy replica r's slice of the stacked weights and Adam state into `runs[r]`'s model and Adam."
     st = opt.state_dict()
@@ -40,6 +40,7 @@ def unstack(runs:list[Run], params:list, opt:torch.optim.Optimizer):
                  for i, s in st['state'].items()}
         run.opt.load_state_dict({'state': state, 'param_groups': st['param_groups']})
 
+# %% ../nbs/04a_replicas.ipynb #9f4baa29
 def stack_state(runs:list[Run], opt:torch.optim.Optimizer):
     "Load the runs' Adam states, stacked, into `opt`; they must have taken the same steps."
     sds = [r.opt.state_dict()['state'] for r in runs]

@@ -53,7 +53,7 @@ def check_run_dir(out:Path, resume:bool, overwrite:bool):
             raise FileExistsError(f"--overwrite: {p} is not a file this package wrote; "
                                   f"move it aside first (nothing was deleted)")
 
-# %% ../nbs/03h_rundir.ipynb #c65216e2
+# %% ../nbs/03h_rundir.ipynb #c08d5b39
 def read_checkpoint(path) -> tuple[dict, dict]:
     "`(tensors, meta)` of the training checkpoint at `path`; `CheckpointError` if it is not one."
     tensors, meta = load_safetensors(path)
@@ -65,6 +65,7 @@ def read_checkpoint(path) -> tuple[dict, dict]:
                                     "move it aside, or start the run again with --overwrite")
     return tensors, meta
 
+# %% ../nbs/03h_rundir.ipynb #d0934943
 def restore_checkpoint(path, tensors:dict, meta:dict, model, opt, gen:torch.Generator) -> dict:
     "Put a read checkpoint's state into `model`, `opt` and `gen`; returns its metadata."
     if meta['model'] != model.config:

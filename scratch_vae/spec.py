@@ -18,7 +18,7 @@ MAX_LAYERS = 64       # hidden layers
 __all__ = ['MODEL_DEFAULTS', 'ACTIVATION_NAMES', 'LIKELIHOOD_NAMES', 'BINARIZE', 'DATASET_NAMES', 'MAX_PARAMS', 'MAX_LAYERS',
            'LIMITS', 'param_count', 'DataSpec', 'check_device']
 
-# %% ../nbs/02a_spec.ipynb #f43d0a54
+# %% ../nbs/02a_spec.ipynb #12a32ed5
 def param_count(model_cfg:dict) -> int:
     "Parameters of `VAE(**model_cfg)`, by arithmetic (nothing is built)."
     c = model_cfg                                   # every key required
@@ -33,6 +33,7 @@ def param_count(model_cfg:dict) -> int:
     layers = list(zip(enc, enc[1:])) + [(hidden[-1], c['latent_dim'])] * 2 + list(zip(dec, dec[1:]))
     return sum(i * o + o for i, o in layers)
 
+# %% ../nbs/02a_spec.ipynb #a37785f9
 @dataclass(frozen=True)
 class DataSpec:
     "What a model was trained on: the dataset, how its pixels were binarized, a pixel's likelihood."

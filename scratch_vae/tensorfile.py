@@ -20,7 +20,7 @@ class CheckpointError(ValueError):
     "An unreadable, corrupt, foreign or mismatched weights/checkpoint file; the message names it."
     def __init__(self, path, problem): super().__init__(f"{path}: {problem}")
 
-# %% ../nbs/03a_tensorfile.ipynb #ea844744
+# %% ../nbs/03a_tensorfile.ipynb #13b6250e
 def _split(buf:bytes, path) -> tuple[dict, dict, bytes]:
     "A safetensors file's bytes → `(tensor table, string metadata, data)`, or `CheckpointError`."
     bad = lambda why: CheckpointError(path, f"not a readable safetensors file ({why})")
@@ -34,6 +34,7 @@ def _split(buf:bytes, path) -> tuple[dict, dict, bytes]:
     md = table.pop('__metadata__', None) or {}
     return table, md, buf[8 + n:]
 
+# %% ../nbs/03a_tensorfile.ipynb #e66e21c6
 def _digest(table:dict, md:dict, data:bytes) -> str:
     "SHA-256 over the tensor table, the metadata (less its own `sha256`) and the tensor bytes."
     rest = {k: v for k, v in md.items() if k != 'sha256'}

@@ -16,7 +16,7 @@ from .spec import param_count, MAX_PARAMS, MAX_LAYERS
 __all__ = ['FLOAT_DTYPES', 'check_layout', 'load_weights', 'build_model', 'save_model', 'resolve_weights', 'load_model_and_meta',
            'load_model', 'weights_dir', 'pretrained']
 
-# %% ../nbs/03g_weights.ipynb #8b9a156e
+# %% ../nbs/03g_weights.ipynb #b5dd40b5
 def check_layout(path, model_cfg:dict, layout:dict):
     "Check `layout` against the model `model_cfg` describes, allocating nothing (see above)."
     if not isinstance(model_cfg, dict):
@@ -42,6 +42,7 @@ def check_layout(path, model_cfg:dict, layout:dict):
                  if d not in FLOAT_DTYPES]
     if problems: _mismatch(path, problems)
 
+# %% ../nbs/03g_weights.ipynb #2f42dee1
 def _mismatch(path, problems:list):
     "Raise `CheckpointError`: the file does not match the model, the first six `problems` named."
     more = ' …' if len(problems) > 6 else ''
@@ -49,7 +50,7 @@ def _mismatch(path, problems:list):
 
 FLOAT_DTYPES = ('float32', 'float64', 'float16', 'bfloat16')
 
-# %% ../nbs/03g_weights.ipynb #5de45042
+# %% ../nbs/03g_weights.ipynb #47fb160d
 def load_weights(model:VAE, state:dict, path='<state>') -> VAE:
     "Copy `state` into `model`; `CheckpointError` names each missing, extra, mis-shaped tensor."
     want = {k: v.shape for k, v in model.state_dict().items()}
@@ -64,6 +65,7 @@ def load_weights(model:VAE, state:dict, path='<state>') -> VAE:
     model.load_state_dict(state)
     return model
 
+# %% ../nbs/03g_weights.ipynb #a59bf42e
 def build_model(path, model_cfg:dict, state:dict, device='cpu') -> VAE:
     "A `VAE` from `model_cfg`, loaded with `state` (each name and shape checked), in eval mode."
     layout = {k: (str(v.dtype).removeprefix('torch.'), list(v.shape)) for k, v in state.items()}
@@ -92,7 +94,7 @@ def resolve_weights(path) -> Path:
                                  "directory (train first: scratch_vae_train --out ...)")
     return p
 
-# %% ../nbs/03g_weights.ipynb #8dae8787
+# %% ../nbs/03g_weights.ipynb #37f2419c
 def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[VAE, dict]:
     "`(model, metadata)` of a scratch_vae safetensors file (model or checkpoint) or run directory."
     path = resolve_weights(path)
@@ -107,6 +109,7 @@ def load_model_and_meta(path, device='cpu', model_cfg:dict|None=None) -> tuple[V
         raise CheckpointError(path, f"was trained with {meta['model']}, not {model_cfg}")
     return build_model(path, meta['model'], state, device), meta
 
+# %% ../nbs/03g_weights.ipynb #4e68b911
 def load_model(path, # a run directory, a model or checkpoint file, a .pt/.pth file, pretrained:NAME
                device='cpu', # where the model goes: 'cpu', 'cuda', 'mps' or a torch.device
                model_cfg:dict|None=None, # the architecture: required for .pt/.pth; else must match
