@@ -109,3 +109,19 @@ def test_source_pages_are_pages_of_the_site(site):
     index = (site/'src'/'index.html').read_text()
     assert all(f'{m}.html' in index for m in ('train', 'elbo', 'model', 'backprop', 'sample')), "src/index.html lists the modules"
     assert 'src/index.html' in (site/'index.html').read_text(), "the navigation reaches the source listings"
+
+
+def test_no_template_placeholder_is_left_in_the_text():
+    "A draft's `{PLACEHOLDER}` never reaches a reader: markdown of every notebook and the README, maths and code aside."
+    import json
+    from pathlib import Path
+    root = Path(__file__).parents[1]
+    texts = {'README.md': (root/'README.md').read_text()}
+    for nb in sorted((root/'nbs').glob('*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        texts[nb.name] = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
+    left = {}
+    for name, text in texts.items():
+        text = re.sub(r'\$\$.*?\$\$|\$[^$\n]*\$|```.*?```|`[^`\n]*`', ' ', text, flags=re.S)
+        if found := re.findall(r'\{[A-Z][A-Z_]+\}', text): left[name] = found
+    assert not left, f"placeholders left in the text: {left}"
