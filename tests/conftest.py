@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRATCH = ROOT/'.pytest-scratch'                 # gitignored; pytest's tmp_path, $TMPDIR, Jupyter's and Chromium's homes
+SCRATCHES = ROOT/'.pytest-scratch'      # gitignored: pytest's tmp_path, $TMPDIR, Jupyter's and Chromium's homes,
+                                        # one folder per session (two sessions never collide); workers inherit it
+SCRATCH = Path(os.environ.setdefault('SCRATCH_VAE_TEST_SCRATCH', str(SCRATCHES/str(os.getpid()))))
 SITE_BUILD = SCRATCH/'site-build'              # the docs site of this session, shared by pytest -n's workers
 HOME_TRACES = [Path.home()/p for p in ('.jupyter', '.local/share/jupyter/runtime', '.cache/chromium-headless')]
 for var, sub in [('TMPDIR', 'tmp'), ('JUPYTER_CONFIG_DIR', 'jupyter'), ('JUPYTER_RUNTIME_DIR', 'jupyter-runtime'),
@@ -35,13 +37,23 @@ def worker(config) -> bool:
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long-running; only with --slow')
     if not config.option.basetemp and not worker(config): config.option.basetemp = str(SCRATCH/'pytest')
-    if not worker(config): shutil.rmtree(SITE_BUILD, ignore_errors=True)   # never a site left by a killed session
+    if not worker(config): remove_dead_sessions()
     config._home_traces_before = {p for p in HOME_TRACES if p.exists()}
+
+
+def remove_dead_sessions():
+    "The scratch folders of killed sessions (their process is gone): never reused, removed."
+    for d in SCRATCHES.glob('*'):
+        if d != SCRATCH and d.name.isdigit() and not Path(f'/proc/{d.name}').exists():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def pytest_unconfigure(config):
     "Remove the session's scratch folder (pytest's temporary folders, every subprocess's temporary files) at its end."
-    if not worker(config): shutil.rmtree(SCRATCH, ignore_errors=True)    # workers share it until the last one ends
+    if worker(config): return                       # workers share it until the last one ends
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    try: SCRATCHES.rmdir()                          # the last session out leaves no empty folder
+    except OSError: pass
 
 
 def pytest_sessionfinish(session, exitstatus):
