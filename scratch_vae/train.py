@@ -16,17 +16,11 @@ from .evaluate import SUMS, batch_sums
 from .progress import progress
 
 # %% auto #0
-__all__ = ['NonFiniteLoss', 'TrainingInterrupted', 'grad_norm', 'log_line', 'Run', 'loss_and_grads', 'train_step', 'train_epoch']
+__all__ = ['NonFiniteLoss', 'grad_norm', 'log_line', 'Run', 'loss_and_grads', 'train_step', 'train_epoch', 'TrainingInterrupted']
 
 # %% ../nbs/04_train.ipynb #c30a4cd1
 class NonFiniteLoss(FloatingPointError):
     "Training met a NaN/inf loss or gradient (with `on_nan='stop'`)."
-
-# %% ../nbs/04_train.ipynb #30e193d9
-class TrainingInterrupted(KeyboardInterrupt):
-    "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
-    def __init__(self, msg, signum:int=2):          # 2: SIGINT
-        super().__init__(msg); self.signum = int(signum)
 
 # %% ../nbs/04_train.ipynb #c212dcdf
 def grad_norm(model, opt:torch.optim.Optimizer|None=None) -> torch.Tensor:
@@ -119,6 +113,12 @@ def train_epoch(run:Run, epoch:int, stop:object|None=None, show_bar:bool=True,
     if (sums[..., 3] == 0).any():
         raise NonFiniteLoss(f"epoch {epoch + 1}: every step was skipped as non-finite")
     return dict(sums=sums, skipped=skipped)
+
+# %% ../nbs/04_train.ipynb #30e193d9
+class TrainingInterrupted(KeyboardInterrupt):
+    "SIGINT/SIGTERM stopped training after a resumable checkpoint was written; `signum` says which."
+    def __init__(self, msg, signum:int=2):          # 2: SIGINT
+        super().__init__(msg); self.signum = int(signum)
 
 # %% ../nbs/04_train.ipynb #1495702c
 _MOVED = dict.fromkeys(('StopOnSignal', 'checkpoint_run', 'stage_path', 'save_final', 'resume_run',
