@@ -140,14 +140,14 @@ def manifold_figure(model, n:int=20, title:str='') -> Figure:
 # %% ../nbs/05_sample.ipynb #21dd9798
 def loss_curve_figure(history:list[dict], title:str='') -> Figure:
     "Train and test −ELBO, reconstruction and KL (nats per image) by epoch of a run's `history`."
-    fig = Figure(figsize=(10, 3.2), layout='constrained')
+    fig = Figure(figsize=(6.5, 5.6), layout='constrained')      # panels stacked: legible on a phone
     ep = [h['epoch'] for h in history]
     names = {'loss': '−ELBO (total)', 'recon': 'reconstruction', 'kl': 'KL'}
-    for ax, (key, name) in zip(fig.subplots(1, 3), names.items()):
+    for ax, (key, name) in zip(fig.subplots(3, 1, sharex=True), names.items()):
         ax.plot(ep, [h['train'][key] for h in history], '.-', label='train')
         ax.plot(ep, [h['test'][key] for h in history], '.-', label='test')
-        ax.set(title=name, xlabel='epoch', ylabel='nats / image'); ax.grid(alpha=0.3)
-    ax.legend()
+        ax.set(title=name, ylabel='nats / image'); ax.grid(alpha=0.3)
+    ax.set_xlabel('epoch'); ax.legend(loc='lower right')
     if title: fig.suptitle(title)
     return fig
 
