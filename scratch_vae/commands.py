@@ -19,7 +19,8 @@ __all__ = ['train_cmd', 'evaluate_cmd', 'reconstruct_cmd', 'sample_cmd']
 # %% ../nbs/05e_commands.ipynb #bcdbe4ea
 def _save_loss_curve(cfg:TrainConfig):
     from scratch_vae.rundir import read_history
-    from scratch_vae.figures import save_figure, loss_curve_figure
+    from scratch_vae.figures import loss_curve_figure
+    from scratch_vae.pictures import save_figure
     history = read_history(Path(cfg.out)/'history.jsonl')
     if not history: return
     fig = loss_curve_figure(history, f'{cfg.out}: {cfg.dataset}, latent {cfg.latent_dim}')
@@ -40,7 +41,7 @@ def train_cmd(resume:bool=False, overwrite:bool=False, quiet:bool=False, seeds:l
     cfg = train_config(given, resume)
     from scratch_vae.run import fit
     def pictures(model, interrupted:bool):               # while the run directory is this job's
-        from scratch_vae.figures import save_pictures
+        from scratch_vae.pictures import save_pictures
         try:
             _save_loss_curve(cfg)
             if not interrupted:
@@ -96,7 +97,8 @@ def reconstruct_cmd(**flags) -> Path:
     a = ReconstructArgs(**flags)
     say(f"Loading PyTorch, the model ({a.model_name}) and the {a.dataset} test images ...")
     from scratch_vae.data import load_mnist
-    from scratch_vae.figures import save_figure, reconstruction_figure
+    from scratch_vae.figures import reconstruction_figure
+    from scratch_vae.pictures import save_figure
     model, _ = a.model_and_meta()
     x, _ = load_mnist('test', a.dataset, a.data)
     if not 0 <= a.start <= len(x) - 2*a.n:
@@ -113,7 +115,8 @@ def sample_cmd(**flags) -> Path:
     "`scratch_vae_sample`: a grid of images decoded from z ~ N(0, I)."
     a = SampleArgs(**flags)
     say(f"Loading PyTorch and the model ({a.model_name}) ...")
-    from scratch_vae.figures import save_figure, sample_figure
+    from scratch_vae.figures import sample_figure
+    from scratch_vae.pictures import save_figure
     model, _ = a.model_and_meta()
     title = f"{a.model_name}: {a.n} samples, z ~ N(0, I), seed {a.seed}"
     p = save_figure(sample_figure(model, a.n, a.seed, a.nrow, title=title),

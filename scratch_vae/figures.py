@@ -4,18 +4,13 @@
 
 # %% ../nbs/05_sample.ipynb #bc903cf2
 from __future__ import annotations
-import io
-from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from .files import atomic_write_bytes
-from .data import load_mnist, DATASETS
 
 # %% auto #0
-__all__ = ['make_grid', 'as_unit', 'show_grid', 'save_figure', 'reconstruction_figure', 'sample_figure', 'interpolate',
-           'interpolation_figure', 'encode_means', 'pca_2d', 'latent_scatter_figure', 'manifold_figure',
-           'loss_curve_figure', 'save_pictures']
+__all__ = ['make_grid', 'as_unit', 'show_grid', 'reconstruction_figure', 'sample_figure', 'interpolate', 'interpolation_figure',
+           'encode_means', 'pca_2d', 'latent_scatter_figure', 'manifold_figure', 'loss_curve_figure']
 
 # %% ../nbs/05_sample.ipynb #f75a3d0e
 def make_grid(images, nrow:int=8, pad:int=2, fill:float=0.0) -> np.ndarray:
@@ -39,13 +34,6 @@ def show_grid(ax, images, nrow:int=8, title:str|None=None):
     ax.imshow(make_grid(images, nrow), cmap='gray_r', vmin=0, vmax=1, interpolation='nearest')
     ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title)
-
-# %% ../nbs/05_sample.ipynb #bb9f6bec
-def save_figure(fig:Figure, path, dpi:int=100) -> Path:
-    "Save `fig` as PNG to `path` atomically; returns the path."
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
 
 # %% ../nbs/05_sample.ipynb #bf412776
 @torch.no_grad()
@@ -151,26 +139,13 @@ def loss_curve_figure(history:list[dict], title:str='') -> Figure:
     if title: fig.suptitle(title)
     return fig
 
-# %% ../nbs/05_sample.ipynb #446ced0f
-def save_pictures(model, out, dataset:str='mnist', data:str|Path|None=None,
-                  seed:int=0) -> list[Path]:
-    "PNGs of reconstructions, samples, interpolations, latent scatter (2-D: manifold) under `out`."
-    out = Path(out)
-    x, y = load_mnist('test', dataset, data)
-    sizes = '-'.join(map(str, [model.input_dim, *model.hidden_dims, model.latent_dim]))
-    t = lambda s: f"{out.name}, {sizes} {model.activation}: {s}"     # every title names the model
-    classes = DATASETS[dataset]['classes']
-    figs = {'reconstructions.png': reconstruction_figure(model, x, title=t(
-                f'{dataset} test images (rows 1, 3) and reconstructions (rows 2, 4)')),
-            'samples.png': sample_figure(model, seed=seed, title=t(
-                f'64 samples, z ~ N(0, I), seed {seed}')),
-            'interpolation.png': interpolation_figure(model, x, title=t(
-                'interpolations between test images')),
-            'latent_scatter.png': latent_scatter_figure(model, x, y, classes, title=t(
-                'test posterior means'))}
-    if model.latent_dim == 2:
-        figs['manifold.png'] = manifold_figure(model, title=t('the decoder over the latent plane'))
-    return [save_figure(f, out/fname) for fname, f in figs.items()]
+# %% ../nbs/05_sample.ipynb #4fd20c3a
+def __getattr__(name:str):
+    "`save_figure` and `save_pictures` moved to `scratch_vae.pictures`: the old import path works."
+    if name in ('save_figure', 'save_pictures'):
+        import scratch_vae.pictures as P
+        return getattr(P, name)
+    raise AttributeError(f"module 'scratch_vae.figures' has no attribute {name!r}")
 
 # %% ../nbs/05_sample.ipynb #855d6d0b
 if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.figures`

@@ -7,6 +7,7 @@ __all__ = []
 
 # %% ../nbs/05f_sample_path.ipynb #d265698b
 from .figures import *
+from .pictures import save_figure, save_pictures
 
 # %% ../nbs/05f_sample_path.ipynb #e130219d
 if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.sample`
