@@ -3,7 +3,8 @@
 1. `nbdev_proc_nbs` (its processing step, `proc_nbs`): nbdev's own processing of `nbs/` into `_proc/` (directives applied, `show_doc` rendered,
    exported symbols documented) — exactly what `nbdev_docs` feeds to Quarto.
 2. Turn nbdev's Quarto front matter (title, description) back into a heading, and give the home page a table of
-   contents grouped as the Quarto sidebar (`nbs/sidebar.yml`) groups it: one toctree per section, captioned.
+   contents grouped as the Quarto sidebar (`nbs/sidebar.yml`) groups it: one toctree per section, captioned. Quarto's
+   cell options become MyST-NB's: `#| echo: false` a tag, `#| fig-cap` a captioned figure (`figures`).
 3. Sphinx + MyST-NB (theme Furo, MathJax served locally) render `_proc/` into `_docs/`: navigation, search, math and
    the notebooks' stored images. Nothing is fetched from the web. Each module of the package gets a page under `src/`
    (the targets of nbdev's [source] links), in the same theme.
@@ -180,7 +181,7 @@ def figures(cells: list):
             continue
         opts = quarto_options(src)
         shown = str(opts.get('output', '')).lower() != 'false' and str(opts.get('include', '')).lower() != 'false'
-        if c['cell_type'] != 'code' or not shown or '#| hide' in src: continue
+        if c['cell_type'] != 'code' or not shown or 'hide' in directives(src): continue
         if not any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {})): continue
         n += 1
         meta = c.setdefault('metadata', {}).setdefault('mystnb', {})
