@@ -8,6 +8,11 @@ from test_browser import browser, server, PAGES      # noqa: F401  (fixtures: Ch
 
 CARD = ['00_idx', '01_layers', '02_model', '03_elbo', '04_train', '05_sample']       # the design card's chapters, in order
 KL_BODY = '0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)'                 # 03_elbo's kl_divergence returns it
+# Blocks whose line breaks are meaningful (shell commands, a fence with no language) keep their lines and scroll
+# sideways (book.css): such a block wider than its box is not cut off. Any other block (Python, outputs) must wrap.
+KEEP_LINES = ', '.join(f'.highlight-{x}' for x in ('bash', 'sh', 'shell', 'console', 'zsh', 'text', 'none', 'default'))
+CUT_OFF = (f"p => p.scrollWidth > p.clientWidth + 1 && !(p.closest('{KEEP_LINES}') && "
+           "['auto', 'scroll'].includes(getComputedStyle(p).overflowX))")
 
 
 def visit(browser, server, page, width=1280, height=900):
@@ -53,9 +58,9 @@ def test_no_api_entry_twice_and_nothing_wider_than_the_column(browser, server, p
             .map(m => [Math.round(m.getBoundingClientRect().width), m.parentElement.textContent.slice(0, 60)])
             .filter(([w]) => w > width);
         const clipped = [...main.querySelectorAll('pre')].filter(p => !p.closest('.source-listing'))
-            .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60));
+            .filter(%s).map(p => p.textContent.slice(0, 60));
         return {width, entries, wide, clipped};
-    }""")
+    }""" % CUT_OFF)
     twice = sorted(e for e, n in collections.Counter(found['entries']).items() if n > 1)
     assert not twice, f"{page}: API entries shown more than once: {twice}"
     assert not found['wide'], f"{page}: display equations wider than the {found['width']:.0f} px column: {found['wide']}"
@@ -84,14 +89,45 @@ def test_train_opens_with_a_short_loop_before_fit(browser, server, artifacts):
 
 
 def test_code_is_not_cut_off_on_a_phone(browser, server):
-    "At 420 px too, no code block of the VAE chapters is wider than its box: long lines wrap, under their own start."
+    """At 420 px too, no code block of the VAE chapters is wider than its box: long lines wrap, under their own
+    start; a shell command keeps its line and scrolls inside its box (test_shell_commands_keep_their_lines)."""
     clipped = {}
-    for page in CARD + ['03c_backprop']:
+    for page in ['index'] + CARD + ['03c_backprop', '08_results']:
         pg = visit(browser, server, page, 420)
-        n = pg.eval_on_selector_all('article[role=main] pre', 'els => els.filter(p => p.scrollWidth > p.clientWidth + 1).length')
+        n = pg.eval_on_selector_all('article[role=main] pre', f'els => els.filter({CUT_OFF}).length')
         if n: clipped[page] = n
         pg.close()
     assert not clipped, f"code blocks cut off at 420 px: {clipped}"
+
+
+def test_shell_commands_keep_their_lines(browser, server):
+    """At 420 px the home page's quick-start command stays one line (`--epochs` is not split from its `--`), in a
+    box that scrolls sideways; the Python code below it still wraps inside the column."""
+    pg = visit(browser, server, 'index', 420)
+    res = pg.evaluate("""() => {
+        const pre = [...document.querySelectorAll('article[role=main] .highlight-bash pre')]
+            .find(p => p.textContent.includes('--epochs 1 --out runs/quick'));
+        if (!pre) return null;
+        const top = word => {          // where a word of the block starts on the screen
+            const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+            for (let t; (t = walk.nextNode());) {
+                const i = t.data.indexOf(word);
+                if (i >= 0) { const r = document.createRange(); r.setStart(t, i); r.setEnd(t, i + word.length);
+                              return r.getBoundingClientRect().top; }
+            }
+        };
+        const cs = getComputedStyle(pre);
+        const py = [...document.querySelectorAll('article[role=main] .highlight-ipython3 pre')];
+        return {white: cs.whiteSpace, overflow: cs.overflowX, wider: pre.scrollWidth > pre.clientWidth,
+                tops: ['pip', 'scratch_vae_train', 'epochs', 'quick'].map(top),
+                python: py.map(p => getComputedStyle(p).whiteSpace)};
+    }""")
+    pg.close()
+    assert res, "index.html has no bash block with the quick-start command"
+    assert res['white'] == 'pre' and res['overflow'] in ('auto', 'scroll'), res
+    assert res['wider'], f"the command fits 420 px: the test no longer tests the wrapping ({res})"
+    assert len(set(res['tops'])) == 1, f"the command wraps at 420 px: its words start at heights {res['tops']}"
+    assert res['python'] and set(res['python']) == {'pre-wrap'}, res['python']
 
 
 def test_no_internal_tensor_reprs(site):

@@ -113,6 +113,40 @@ def test_links_are_local(site):
     assert checked > 100, checked         # show_doc's cross-references and [source] links were found and checked
 
 
+def test_figures_have_their_captions(site):
+    """A notebook's `#| fig-cap:` (Quarto's cell option) is the figure's caption on the page, under the image, and the
+    image's alt text; its `#| label: fig-...` is the figure's anchor. The home page has two such figures."""
+    import html, json, yaml
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    heads = [re.findall(r'^#\|\s*((?:label|fig-cap):.*)$', ''.join(c['source']), re.M)
+             for c in cells if c['cell_type'] == 'code']
+    opts = [yaml.safe_load('\n'.join(h)) for h in heads if any(x.startswith('fig-cap') for x in h)]
+    assert len(opts) >= 2, opts
+    page = (site/'index.html').read_text()
+    text = lambda h: ' '.join(html.unescape(re.sub(r'<[^>]+>', '', h)).split())
+    for o in opts:
+        m = re.search(rf'<figure[^>]*id="{o["label"]}"[^>]*>(.*?)</figure>', page, re.S)
+        assert m, f"index.html: no <figure id={o['label']!r}>"
+        img = re.search(r'<img [^>]*>', m.group(1))
+        caption = re.search(r'<figcaption>(.*?)</figcaption>', m.group(1), re.S)
+        assert caption and o['fig-cap'] in text(caption.group(1)), (o, caption and text(caption.group(1)))
+        assert caption.start() > img.start(), "the caption comes under the image"
+        assert html.unescape(re.search(r'alt="([^"]*)"', img.group(0)).group(1)) == o['fig-cap']
+
+
+def test_no_image_is_named_by_its_file(site):
+    "Every image has an alt text that says something: not empty, and not its (hashed) file name, Sphinx's default."
+    bad, n = [], 0
+    for f in sorted([*site.glob('*.html'), *site.glob('src/*.html')]):
+        for img in re.findall(r'<img [^>]*>', f.read_text()):
+            alt, n = re.search(r'alt="([^"]*)"', img), n + 1
+            alt = alt.group(1) if alt else ''
+            if not alt.strip() or re.search(r'[0-9a-f]{16}|_images/|\.(png|jpe?g|svg|gif)$', alt):
+                bad.append((f.name, alt))
+    assert n >= sum(MIN_IMAGES.values()), n
+    assert not bad, f"{len(bad)} images named by their file: {bad[:5]}"
+
+
 def test_no_internal_parameters_in_signatures(site):
     for f in site.glob('*.html'): assert '_given' not in f.read_text(), f.name
 

@@ -3,7 +3,8 @@
 1. `nbdev_proc_nbs` (its processing step, `proc_nbs`): nbdev's own processing of `nbs/` into `_proc/` (directives applied, `show_doc` rendered,
    exported symbols documented) — exactly what `nbdev_docs` feeds to Quarto.
 2. Turn nbdev's Quarto front matter (title, description) back into a heading, and give the home page a table of
-   contents grouped as the Quarto sidebar (`nbs/sidebar.yml`) groups it: one toctree per section, captioned.
+   contents grouped as the Quarto sidebar (`nbs/sidebar.yml`) groups it: one toctree per section, captioned. Quarto's
+   cell options become MyST-NB's: `#| echo: false` a tag, `#| fig-cap` a captioned figure (`figures`).
 3. Sphinx + MyST-NB (theme Furo, MathJax served locally) render `_proc/` into `_docs/`: navigation, search, math and
    the notebooks' stored images. Nothing is fetched from the web. Each module of the package gets a page under `src/`
    (the targets of nbdev's [source] links), in the same theme.
@@ -106,6 +107,7 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
         for k in [k for k in c if k not in ('cell_type', 'metadata', 'source', 'outputs', 'execution_count', 'id', 'attachments')]:
             del c[k]                         # nbdev's bookkeeping (e.g. 'has_sd'), not valid nbformat
         c.setdefault('id', f'cell-{i}')      # nbformat 4.5 wants one (nbdev's processing drops them)
+    figures(cells)                       # `#| fig-cap:` a captioned figure; every image an alt text
     for c in cells:                      # Quarto cell options (`#| echo: false`, ...) become MyST-NB tags, and go
         if c['cell_type'] != 'code': continue
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
@@ -141,6 +143,56 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
         cells.append({'cell_type': 'markdown', 'metadata': {}, 'id': f'toc-{i}',
                       'source': f"```{{toctree}}\n:hidden:\n:caption: {caption}\n:maxdepth: 2\n\n" + '\n'.join(pages_) + "\n```\n"})
     path.write_text(json.dumps(nb, indent=1))
+
+
+def quarto_options(src: str) -> dict:
+    """The Quarto options heading a cell (`#| fig-cap: "..."`), each line read as the YAML it is (quotes gone,
+    case kept); nbdev's bare flags (`#| hide`, `#| export`) are not options and are skipped."""
+    import yaml
+    opts = {}
+    for line in src.splitlines():
+        if not line.startswith('#|'): break
+        try: kv = yaml.safe_load(line[2:])
+        except yaml.YAMLError: continue
+        if isinstance(kv, dict): opts.update({k: v for k, v in kv.items() if isinstance(v, (str, int, float))})
+    return opts
+
+
+def plain(md: str) -> str:
+    "Markdown as the plain text an alt attribute holds: no code ticks, emphasis, link targets or heading attributes."
+    md = re.sub(r'\[([^\]]*)\]\([^)]*\)', r'\1', md)
+    md = re.sub(r'\{[^}]*\}\s*$|<[^>]+>', '', md)
+    return ' '.join(re.sub(r'`|\*', '', md).split())
+
+
+def figures(cells: list):
+    """What Quarto makes of an image cell, for MyST-NB: `#| fig-cap` becomes the caption under the image (MyST-NB's
+    `mystnb: figure:` metadata; numbered `Figure N:` as Quarto numbers a `#| label: fig-...`, whose label becomes the
+    figure's anchor) and the image's alt text (`#| fig-alt` if given). An image without a caption gets an alt
+    text saying where it is, `Figure N of “page”, section “heading”`, instead of Sphinx's default, its hashed file
+    name. N counts the page's shown image outputs."""
+    title = heading = None
+    n = 0
+    for c in cells:
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] == 'markdown':
+            for h in re.findall(r'^#{1,6}\s+(.+?)\s*$', re.sub(r'```.*?```', '', src, flags=re.S), flags=re.M):
+                heading = plain(h); title = title or heading
+            continue
+        opts = quarto_options(src)
+        shown = str(opts.get('output', '')).lower() != 'false' and str(opts.get('include', '')).lower() != 'false'
+        if c['cell_type'] != 'code' or not shown or 'hide' in directives(src): continue
+        if not any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {})): continue
+        n += 1
+        meta = c.setdefault('metadata', {}).setdefault('mystnb', {})
+        if cap := opts.get('fig-cap'):
+            label = str(opts.get('label', ''))
+            number = f"Figure {n}: " if label.startswith('fig-') else ''
+            meta['figure'] = {'caption': number + str(cap), **({'name': label} if label else {})}
+            meta['image'] = {'alt': plain(str(opts.get('fig-alt') or cap))}
+        else:
+            where = f", section “{heading}”" if heading and heading != title else ''
+            meta['image'] = {'alt': f"Figure {n} of “{title}”{where}" if title else f"Figure {n}"}
 
 
 def class_signature(md: str) -> str:
