@@ -188,6 +188,14 @@
       c.fillStyle = COLORS[labels[i]];
       c.fillRect(q[0] - r, q[1] - r, 2 * r, 2 * r);
     }
+    c.globalAlpha = 1; c.setLineDash([4, 4]); c.strokeStyle = '#666'; c.lineWidth = 1;   // the prior N(0, I)
+    var o = toPx(g, 0, 0), unit = g.side / (HI - LO);
+    c.font = '11px system-ui, sans-serif'; c.fillStyle = '#444'; c.textAlign = 'left'; c.textBaseline = 'bottom';
+    for (var k = 1; k <= 3; k++) {
+      c.beginPath(); c.arc(o[0], o[1], k * unit, 0, 2 * Math.PI); c.stroke();
+      c.fillText(k + '\u03c3', o[0] + k * unit * 0.71 + 2, o[1] - k * unit * 0.71 - 1);
+    }
+    c.setLineDash([]);
     c.restore();
   }
 
