@@ -5,12 +5,11 @@
 # %% ../nbs/03c_backprop.ipynb #e6aa3483
 from __future__ import annotations
 import torch
-from fastcore.basics import patch
 from .model import VAE, LOGVAR_MIN, LOGVAR_MAX, noise
 from .elbo import ELBO, kl_divergence, bernoulli_log_likelihood
 
 # %% auto #0
-__all__ = ['nll_grad', 'kl_grads', 'supports', 'linear_maps', 'hand_backward', 'elbo_backward', 'flat_groups', 'FlatAdam']
+__all__ = ['nll_grad', 'kl_grads', 'supports', 'linear_layers', 'linear_maps', 'hand_backward', 'elbo_backward']
 
 # %% ../nbs/03c_backprop.ipynb #e3581bf2
 def nll_grad(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
@@ -32,7 +31,9 @@ def supports(model:VAE, likelihood:str='bernoulli', k:int=1) -> bool:
     return likelihood == 'bernoulli' and k == 1 and model.activation in _DERIVATIVE
 
 # %% ../nbs/03c_backprop.ipynb #6d4660e1
-def _layers(seq) -> list: return [m for m in seq if hasattr(m, 'weight')]
+def linear_layers(seq) -> list:
+    "The layers of `seq` that have weights, in order: its linear layers."
+    return [m for m in seq if hasattr(m, 'weight')]
 
 def _joined(a:torch.Tensor, b:torch.Tensor, dim:int) -> torch.Tensor|None:
     "`torch.cat([a, b], dim)` as a view where `b` follows `a` in one buffer, else `None`."
@@ -56,7 +57,8 @@ def linear_maps(model:VAE, params:list|None=None) -> tuple:
             h, n = torch.cat([a, b], d), a.shape[d]
             if i >= 2: copies += [(a, h.narrow(d, 0, n)), (b, h.narrow(d, n, b.shape[d]))]
         head.append(h)
-    enc, dec = [one(l) for l in _layers(model.encoder)], [one(l) for l in _layers(model.decoder)]
+    enc = [one(l) for l in linear_layers(model.encoder)]
+    dec = [one(l) for l in linear_layers(model.decoder)]
     return enc, head, dec, copies
 
 # %% ../nbs/03c_backprop.ipynb #5f0d7c21
@@ -114,87 +116,12 @@ def elbo_backward(model:VAE, x:torch.Tensor, beta:float=1.0, generator:torch.Gen
     loss, log_lik, kl = hand_backward(model.activation, maps or linear_maps(model), x, eps, beta)
     return loss, ELBO(log_lik - beta * kl, log_lik, kl)
 
-# %% ../nbs/03c_backprop.ipynb #f1a70002
-def flat_groups(model:VAE, params:list|None=None) -> list[list]:
-    "`model`'s parameters (or `params`) in `FlatAdam`'s blocks: by layer; μ, log σ² one."
-    at = dict(zip(map(id, model.parameters()), model.parameters() if params is None else params))
-    blocks = []
-    for l in [*_layers(model.encoder), None, *_layers(model.decoder)]:
-        ls = [model.mu, model.logvar] if l is None else [l]
-        blocks += [[at[id(m.weight)] for m in ls], [at[id(m.bias)] for m in ls]]
-    return blocks
+# %% ../nbs/03c_backprop.ipynb #b7c1e2a4
+_MOVED = ('FlatAdam', 'flat_groups')            # to scratch_vae.flatadam (04f_flat_adam)
 
-def _carve(flat:torch.Tensor, blocks:list[list], dim:int) -> list[torch.Tensor]:
-    "Views of `flat`, one per tensor of `blocks`; a block is contiguous, its tensors side by side."
-    views, at = [], 0
-    for blk in blocks:
-        shape = list(blk[0].shape); shape[dim] = sum(p.shape[dim] for p in blk)
-        n = torch.Size(shape).numel(); whole, at, row = flat[at:at + n].view(shape), at + n, 0
-        for p in blk: views.append(whole.narrow(dim, row, p.shape[dim])); row += p.shape[dim]
-    return views
-
-def _flat_buffers(blocks:list[list], dim:int) -> tuple[list, list]:
-    "Four zeroed flat buffers for `blocks` (weights, gradients, two moments), and each one's views."
-    like, n = blocks[0][0].detach(), sum(p.numel() for blk in blocks for p in blk)
-    return (bufs := [like.new_zeros(n) for _ in range(4)]), [_carve(t, blocks, dim) for t in bufs]
-
-# %% ../nbs/03c_backprop.ipynb #f1a70004
-class FlatAdam(torch.optim.Adam):
-    "torch's fused Adam over flat buffers of parameters, gradients, moments; `maps` for the step."
-    def __init__(self, model:VAE, lr:float, eps:float=1e-8, params:list|None=None):
-        blocks = flat_groups(model, params)        # `params`: stand-ins with a leading replica dim
-        self.params = [p for blk in blocks for p in blk]                # in the buffer's order
-        ps = list(model.parameters()) if params is None else params    # the state_dict's order
-        super().__init__(ps, lr=lr, eps=eps, fused=True)
-        bufs, self.views = _flat_buffers(blocks, 0 if params is None else 1)
-        self.flat, self.grad, self.m, self.v = bufs
-        self.count = torch.zeros((), dtype=torch.float32, device=self.flat.device)   # Adam's step
-        with torch.no_grad():
-            for p, w, g, m, v in zip(self.params, *self.views):
-                w.copy_(p); p.data, p.grad = w, g
-                self.state[p] = dict(step=self.count, exp_avg=m, exp_avg_sq=v)
-        self.maps = linear_maps(model, params)
-
-    def _gather(self):
-        "Bring gradients set elsewhere (autograd, an all-reduce that replaced them) into it."
-        for p, g in zip(self.params, self.views[1]):
-            if (h := p.grad) is g: continue                     # the usual case: written in place
-            if h is None: g.zero_()
-            elif h.data_ptr() != g.data_ptr(): g.copy_(h)
-            p.grad = g
-
-    def zero_grad(self, set_to_none:bool=True):
-        "Zero the gradients, keeping them views of the flat buffer (`set_to_none` is ignored)."
-        for p, g in zip(self.params, self.views[1]): p.grad = g
-        self.grad.zero_()
-
-    def grad_norm(self) -> torch.Tensor: self._gather(); return torch.linalg.vector_norm(self.grad)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        "One Adam step: torch's fused kernel, once, over the flat buffers."
-        self._gather(); g = self.param_groups[0]; self.count += 1
-        torch._fused_adam_([self.flat], [self.grad], [self.m], [self.v], [], [self.count],
-                           amsgrad=False, lr=g['lr'], beta1=g['betas'][0], beta2=g['betas'][1],
-                           weight_decay=g['weight_decay'], eps=g['eps'], maximize=False,
-                           grad_scale=None, found_inf=None)
-
-# %% ../nbs/03c_backprop.ipynb #f1a70006
-@patch
-def state_dict(self:FlatAdam) -> dict:
-    "torch Adam's `state_dict`, each parameter's state in a dict of its own."
-    sd = super(FlatAdam, self).state_dict()
-    sd['state'] = {i: dict(s, step=s['step'].clone()) for i, s in sd['state'].items()}   # new dicts
-    return sd
-
-@patch
-def load_state_dict(self:FlatAdam, state_dict:dict):
-    "Load torch Adam's `state_dict` into the flat moments; all parameters must share one step."
-    super(FlatAdam, self).load_state_dict(state_dict)
-    steps = {float(self.state[p].get('step', 0)) for p in self.params}
-    if len(steps) > 1: raise ValueError(f"Adam state: the parameters differ in steps {steps}")
-    with torch.no_grad():
-        self.count.fill_(steps.pop())
-        for p, m, v in zip(self.params, *self.views[2:]):
-            m.copy_(self.state[p].get('exp_avg', 0)); v.copy_(self.state[p].get('exp_avg_sq', 0))
-            self.state[p] = dict(step=self.count, exp_avg=m, exp_avg_sq=v)
+def __getattr__(name:str):
+    "`FlatAdam` and `flat_groups` moved to `scratch_vae.flatadam`; they still import from here."
+    if name not in _MOVED:
+        raise AttributeError(f"module 'scratch_vae.backprop' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module('scratch_vae.flatadam'), name)

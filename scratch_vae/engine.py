@@ -8,7 +8,8 @@ from collections.abc import Callable
 import signal
 import torch
 from .model import VAE, noise
-from .backprop import supports, elbo_backward, FlatAdam
+from .backprop import supports, elbo_backward
+from .flatadam import FlatAdam
 from .distributed import world, shard_rows, all_reduce_step, LostRank
 from .evaluate import SUMS, batch_sums
 from .config import TrainConfig
@@ -19,7 +20,7 @@ __all__ = ['make_optimizer', 'hand_grads', 'rank_grads', 'reduce_ranks', 'step_h
 
 # %% ../nbs/04e_engine.ipynb #4db6fb1b
 def make_optimizer(model, lr:float, eps:float=1e-8, params:list|None=None) -> torch.optim.Adam:
-    "Adam over `model`'s parameters: a `FlatAdam` (03c_backprop) for a `VAE`, else torch's."
+    "Adam over `model`'s parameters: a `FlatAdam` (04f_flat_adam) for a `VAE`, else torch's."
     if isinstance(model, VAE):
         try: return FlatAdam(model, lr, eps, params)    # `params`: stacked stand-ins (04a_replicas)
         except (RuntimeError, TypeError, ValueError): pass  # no fused Adam for this device or dtype

@@ -1,11 +1,12 @@
-"""`FlatAdam` (03c_backprop) and the checkpoints shipped before it: they load, they save back the same, they resume."""
+"""`FlatAdam` (04f_flat_adam) and the checkpoints shipped before it: they load, they save back the same, they resume."""
 import json, shutil
 import pytest, torch
 from conftest import ROOT, DATA
 from scratch_vae.model import VAE
 from scratch_vae.config import TrainConfig
 from scratch_vae.checkpoint import read_checkpoint, restore_checkpoint
-from scratch_vae.backprop import FlatAdam, elbo_backward
+from scratch_vae.backprop import elbo_backward
+from scratch_vae.flatadam import FlatAdam
 from scratch_vae.train import make_optimizer, fit
 
 SHIPPED = ['burda-s0', 'burda-s1', 'burda-s2', 'mnist-binarized']
@@ -54,3 +55,17 @@ def test_shipped_run_resumes_for_an_epoch(tmp_path):
     last, before = r['history'][-1], r['history'][-2]
     assert last['epoch'] == 122 and abs(last['test']['loss'] - before['test']['loss']) < 2   # a fresh model scores ~200
     assert last['train']['loss'] < before['train']['loss'] + 1
+
+
+def test_old_import_path_still_works():
+    "`FlatAdam` and `flat_groups` moved from scratch_vae.backprop to scratch_vae.flatadam; both still import from the old."
+    from scratch_vae.backprop import FlatAdam as moved, flat_groups
+    from scratch_vae import flatadam
+    assert moved is FlatAdam and flat_groups is flatadam.flat_groups
+
+
+def test_backprop_does_not_import_flatadam():
+    "The gradient does not depend on the optimizer: importing scratch_vae.backprop leaves scratch_vae.flatadam unloaded."
+    import subprocess, sys
+    code = "import sys, scratch_vae.backprop; assert 'scratch_vae.flatadam' not in sys.modules, 'imported'"
+    subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True)
