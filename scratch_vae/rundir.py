@@ -12,7 +12,7 @@ from .tensorfile import CheckpointError, save_safetensors, load_safetensors
 from .weights import load_weights
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'checkpoint_path', 'save_checkpoint', 'stage_path', 'check_run_dir', 'read_checkpoint',
+__all__ = ['RUN_FILES', 'checkpoint_path', 'save_checkpoint', 'stage_path', 'check_run_dir', 'upgrade_partial', 'read_checkpoint',
            'restore_checkpoint', 'read_history', 'write_history']
 
 # %% ../nbs/03h_rundir.ipynb #48063415
@@ -53,6 +53,13 @@ def check_run_dir(out:Path, resume:bool, overwrite:bool):
             raise FileExistsError(f"--overwrite: {p} is not a file this package wrote; "
                                   f"move it aside first (nothing was deleted)")
 
+# %% ../nbs/03h_rundir.ipynb #5d5b0cbb
+def upgrade_partial(partial:dict) -> dict:
+    "A mid-epoch `partial` in today's layout: an older checkpoint's image count `n` joins `sums`."
+    if len(partial.get('sums', ())) != 3 or 'n' not in partial: return partial
+    rest = {k: v for k, v in partial.items() if k != 'n'}
+    return rest | {'sums': [*partial['sums'], float(partial['n'])]}
+
 # %% ../nbs/03h_rundir.ipynb #c08d5b39
 def read_checkpoint(path) -> tuple[dict, dict]:
     "`(tensors, meta)` of the training checkpoint at `path`; `CheckpointError` if it is not one."
@@ -63,7 +70,7 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     if any(type(v) is not int or v < 0 for v in where.values()) or bad_partial:
         raise CheckpointError(path, f"records an impossible place in training ({where}); "
                                     "move it aside, or start the run again with --overwrite")
-    return tensors, meta
+    return tensors, dict(meta, partial=upgrade_partial(meta.get('partial', {})))
 
 # %% ../nbs/03h_rundir.ipynb #d0934943
 def restore_checkpoint(path, tensors:dict, meta:dict, model, opt, gen:torch.Generator) -> dict:

@@ -94,8 +94,6 @@ def train_epoch(run:Run, epoch:int, stop:object|None=None, show_bar:bool=True,
                 grads:Callable|None=None, on_stop:Callable|None=None) -> dict:
     "The steps of `epoch` (from `run.step` if resuming mid-epoch): `dict(sums, skipped)`."
     sums = torch.tensor(run.partial.get('sums', [0.0] * len(SUMS)), dtype=torch.float64)
-    if sums.shape == (3,):        # older checkpoints kept the image count apart
-        sums = torch.cat([sums, torch.tensor([float(run.partial['n'])], dtype=torch.float64)])
     skipped, first = run.partial.get('skipped', 0), run.step if epoch == run.epoch else 0
     for group in run.opt.param_groups: group['lr'] = lr_at(run.cfg, epoch)
     run.model.train()
