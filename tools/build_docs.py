@@ -15,7 +15,7 @@ Usage: python tools/build_docs.py [--out _docs] [--proc _proc]
 """
 import argparse, json, re, secrets, shutil, subprocess, sys, time
 from pathlib import Path
-from nbtools import ROOT, notebooks, directives, strip_directives
+from nbtools import ROOT, notebooks, directives, strip_directives, quarto_options
 
 BIN = Path(sys.executable).parent
 
@@ -143,19 +143,6 @@ def fix_notebook(path: Path, toc: list[tuple[str, list[str]]] | None = None, pag
         cells.append({'cell_type': 'markdown', 'metadata': {}, 'id': f'toc-{i}',
                       'source': f"```{{toctree}}\n:hidden:\n:caption: {caption}\n:maxdepth: 2\n\n" + '\n'.join(pages_) + "\n```\n"})
     path.write_text(json.dumps(nb, indent=1))
-
-
-def quarto_options(src: str) -> dict:
-    """The Quarto options heading a cell (`#| fig-cap: "..."`), each line read as the YAML it is (quotes gone,
-    case kept); nbdev's bare flags (`#| hide`, `#| export`) are not options and are skipped."""
-    import yaml
-    opts = {}
-    for line in src.splitlines():
-        if not line.startswith('#|'): break
-        try: kv = yaml.safe_load(line[2:])
-        except yaml.YAMLError: continue
-        if isinstance(kv, dict): opts.update({k: v for k, v in kv.items() if isinstance(v, (str, int, float))})
-    return opts
 
 
 def plain(md: str) -> str:

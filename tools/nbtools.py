@@ -1,5 +1,5 @@
 """What the tools and tests need to know about the notebooks, in one place, from nbdev itself: the notebook list
-(`nbdev.doclinks.nbglob`), a cell's `#|` directives (`nbdev.process.extract_directives`), the flags that skip a cell
+(`nbdev.doclinks.nbglob`), a cell's `#|` directives (`nbdev.process.extract_directives`) and Quarto options, the flags that skip a cell
 (settings.ini's `tst_flags`), and running a notebook with its outputs stored (execnb's `CaptureShell`, what
 `nbdev_test` runs notebooks with).
 
@@ -24,6 +24,19 @@ def notebooks() -> list:
 def directives(source: str) -> dict:
     "The `#|` directives heading a cell's `source`, as nbdev reads them, e.g. `{'hide': [], 'echo:': ['false']}`."
     return extract_directives(AttrDict(source=source), remove=False)
+
+
+def quarto_options(src: str) -> dict:
+    """The Quarto options heading a cell (`#| fig-cap: "..."`), each line read as the YAML it is (quotes gone,
+    case kept); nbdev's bare flags (`#| hide`, `#| export`) are not options and are skipped."""
+    import yaml
+    opts = {}
+    for line in src.splitlines():
+        if not line.startswith('#|'): break
+        try: kv = yaml.safe_load(line[2:])
+        except yaml.YAMLError: continue
+        if isinstance(kv, dict): opts.update({k: v for k, v in kv.items() if isinstance(v, (str, int, float))})
+    return opts
 
 
 def strip_directives(source: str) -> str:
