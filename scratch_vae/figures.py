@@ -139,14 +139,6 @@ def loss_curve_figure(history:list[dict], title:str='') -> Figure:
     if title: fig.suptitle(title)
     return fig
 
-# %% ../nbs/05_sample.ipynb #4fd20c3a
-def __getattr__(name:str):
-    "`save_figure` and `save_pictures` moved to `scratch_vae.pictures`: the old import path works."
-    if name in ('save_figure', 'save_pictures'):
-        import scratch_vae.pictures as P
-        return getattr(P, name)
-    raise AttributeError(f"module 'scratch_vae.figures' has no attribute {name!r}")
-
 # %% ../nbs/05_sample.ipynb #855d6d0b
 if __name__ == '__main__' and '__file__' in globals():     # `python -m scratch_vae.figures`
     import sys
