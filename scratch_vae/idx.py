@@ -7,10 +7,10 @@ from __future__ import annotations
 import gzip, io, math, zlib
 from pathlib import Path
 import numpy as np
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, read_exactly
 
 # %% auto #0
-__all__ = ['IDX_DTYPES', 'IDX_CODES', 'GZIP_MAGIC', 'MAX_IDX_BYTES', 'MAX_IDX_DIMS', 'IDXError', 'read_header', 'read_payload',
+__all__ = ['IDX_DTYPES', 'IDX_CODES', 'GZIP_MAGIC', 'MAX_IDX_DIMS', 'MAX_IDX_BYTES', 'IDXError', 'read_header', 'read_payload',
            'parse_idx', 'read_idx', 'idx_bytes', 'write_idx']
 
 # %% ../nbs/00_idx.ipynb #fe58d1f1
@@ -19,7 +19,8 @@ IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
 IDX_CODES = {dt.newbyteorder('=').str if dt.itemsize > 1 else dt.str: code
              for code, dt in IDX_DTYPES.items()}   # native-order dtype string → type code
 GZIP_MAGIC = b'\x1f\x8b'
-
+MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and numpy stops at 64
+MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above MNIST's train images (47 MB)
 
 # %% ../nbs/00_idx.ipynb #0399606b
 class IDXError(ValueError):
@@ -29,14 +30,10 @@ class IDXError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 # %% ../nbs/00_idx.ipynb #309cff5d
-MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above MNIST's train images (47 MB)
-MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and numpy stops at 64
-
 def _open(path):
     "`path` opened for reading, through gzip if it starts with the gzip magic."
     with open(path, 'rb') as f: gz = f.read(2) == GZIP_MAGIC
     return gzip.open(path, 'rb') if gz else open(path, 'rb')
-
 
 # %% ../nbs/00_idx.ipynb #91811c91
 def read_header(f, path='<bytes>') -> tuple[np.dtype, tuple]:
@@ -70,17 +67,16 @@ def read_payload(f, dtype:np.dtype, dims:tuple, path='<bytes>', allow_empty:bool
     if n > max_bytes:
         raise IDXError(path, f"header declares {what}: {n:,} bytes, "
                              f"more than the {max_bytes:,} this reader accepts")
-    buf, got = np.empty(n, np.uint8), 0     # not zero-filled: pages are committed as data arrives
-    view = memoryview(buf)
-    while got < n and (k := f.readinto(view[got:got + (1 << 20)])): got += k   # 1 MiB at a time
-    if got < n: raise IDXError(path, f"truncated payload: {what} needs {n:,} bytes, found {got:,}")
+    buf = read_exactly(f, n)
+    if len(buf) < n:
+        raise IDXError(path, f"truncated payload: {what} needs {n:,} bytes, found {len(buf):,}")
     extra = len(f.read(1 << 16))            # a bounded look past the end: the file must stop here
     if extra:
-        more, s = '+' if extra == 1 << 16 else '', 's' if extra > 1 else ''
+        more, s = '+' * (extra == 1 << 16), 's' * (extra > 1)
         raise IDXError(path, f"{extra:,}{more} trailing byte{s} after the payload of shape {dims} "
                              f"({n:,} bytes)")
     arr = buf.view(dtype).reshape(dims)
-    return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native, writable
+    return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder('='))   # native byte order
 
 # %% ../nbs/00_idx.ipynb #1a0dcc26
 def parse_idx(data:bytes, path='<bytes>', allow_empty:bool=True) -> np.ndarray:
