@@ -30,7 +30,7 @@ from scratch_vae.elbo import elbo_loss, log_likelihood
 from scratch_vae.config import TrainConfig
 import scratch_vae.run as R
 from scratch_vae.run import fit
-from scratch_vae.train import Run, train_step
+from scratch_vae.loop import Run, train_step
 from scratch_vae.engine import make_optimizer, hand_grads
 from scratch_vae.data import fixed_batches
 from scratch_vae.evaluate import mean_elbo
@@ -145,7 +145,7 @@ def step_breakdown(x_train, steps=300, reps=7, chunk=50):
     the batch; the whole `train_step` (the CLI's code path: `make_optimizer`, `loss_and_grads`), and the same step
     by autograd."""
     from scratch_vae.backprop import elbo_backward
-    from scratch_vae.train import grad_norm
+    from scratch_vae.loop import grad_norm
     cfg = TrainConfig(**BURDA)
     torch.manual_seed(0)
     model, other, ref = (VAE(**cfg.model_config()) for _ in range(3))
@@ -188,7 +188,7 @@ def replica_scaling(Rs=(1, 2, 4, 8), steps=200, reps=5):
     against one model's `train_step` and the GEMM floor, in the same run."""
     from scratch_vae.backprop import hand_backward
     from scratch_vae.replicas import stacked
-    from scratch_vae.train import grad_norm
+    from scratch_vae.loop import grad_norm
     from scratch_vae.model import noise
     old, out = torch.get_num_threads(), {}
     torch.set_num_threads(1)

@@ -13,7 +13,7 @@ from .flatadam import FlatAdam
 from .distributed import world, shard_rows, all_reduce_step, LostRank
 from .evaluate import SUMS, batch_sums
 from .config import TrainConfig
-from .train import Run, loss_and_grads
+from .loop import Run, loss_and_grads
 
 # %% auto #0
 __all__ = ['make_optimizer', 'hand_grads', 'rank_grads', 'reduce_ranks', 'step_hooks']

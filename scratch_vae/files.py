@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl, hashlib, importlib.util, json, math, os, re, shutil, socket, stat, tempfile, time
 from urllib.parse import quote
 from pathlib import Path
-import numpy as np
 
 # %% auto #0
 __all__ = ['TMP_TAG', 'CLONE', 'atomic_write_bytes', 'read_exactly', 'remove_stale_tmp', 'json_bytes', 'check_writable',
@@ -36,8 +35,9 @@ def atomic_write_bytes(path, data:bytes):
         Path(tmp).unlink(missing_ok=True); raise
 
 # %% ../nbs/00a_files.ipynb #ee4cf654
-def read_exactly(f, n:int, chunk:int=1 << 20) -> np.ndarray:
+def read_exactly(f, n:int, chunk:int=1 << 20) -> 'np.ndarray':
     "Up to `n` bytes of the stream `f`, read `chunk` at a time into one uint8 array (fewer if `f` ends)."
+    import numpy as np                    # here: the command line's quick answers import this module
     buf, got = np.empty(n, np.uint8), 0   # not zero-filled: its pages are committed as data arrives
     with memoryview(buf) as view:
         while got < n and (k := f.readinto(view[got:got + chunk])): got += k

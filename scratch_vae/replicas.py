@@ -17,7 +17,7 @@ from .memory import check_memory
 from .evaluate import SUMS, batch_sums
 from .distributed import launched
 from .run import prepare_run, open_run, end_epoch, checkpoint_run, save_final, StopOnSignal
-from .train import Run, train_epoch
+from .loop import Run, train_epoch
 from .engine import make_optimizer, hand_grads
 
 # %% auto #0

@@ -21,7 +21,8 @@ from .spec import param_count
 from .weights import save_model
 from .rundir import (checkpoint_path, save_checkpoint, read_checkpoint, restore_checkpoint,
                                 read_history, write_history, stage_path, RUN_FILES, check_run_dir)
-from .train import Run, train_epoch, log_line, NonFiniteLoss, TrainingInterrupted
+from .loop import Run, train_epoch, NonFiniteLoss, TrainingInterrupted
+from .train import log_line
 from .engine import make_optimizer, step_hooks
 
 # %% auto #0

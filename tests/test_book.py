@@ -138,12 +138,12 @@ def test_no_internal_tensor_reprs(site):
 
 def test_source_pages_are_pages_of_the_site(site):
     "src/<module>.html: the site's theme and navigation, an anchor per line, and a link back to its chapter."
-    train = (site/'src'/'train.html').read_text()
-    assert 'sidebar-tree' in train and 'furo' in train and '04_train.html' in train
-    n = train.count('id="L-')
-    assert n > 100 and 'id="L-1"' in train, n
+    loop = (site/'src'/'loop.html').read_text()
+    assert 'sidebar-tree' in loop and 'furo' in loop and '04c_loop.html' in loop
+    n = loop.count('id="L-')
+    assert n > 100 and 'id="L-1"' in loop, n
     index = (site/'src'/'index.html').read_text()
-    assert all(f'{m}.html' in index for m in ('train', 'elbo', 'model', 'backprop', 'sample')), "src/index.html lists the modules"
+    assert all(f'{m}.html' in index for m in ('train', 'loop', 'elbo', 'model', 'backprop', 'sample')), "src/index.html lists the modules"
     assert 'src/index.html' in (site/'index.html').read_text(), "the navigation reaches the source listings"
 
 

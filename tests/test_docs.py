@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run
 
-PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_files': 'Writing files safely', '03c_backprop': 'Backpropagation by hand',
+PAGES = {'index': 'scratch_vae', '00_idx': 'IDX: how MNIST is stored', '00a_files': 'Writing and reading files safely', '03c_backprop': 'Backpropagation by hand',
          '03d_distributed': 'Data-parallel training', '03e_evaluate': 'Evaluation', '03f_bounds': 'How tight is the bound?',
          '00b_data': 'Data: images and batches', '00b_datasets': 'Datasets: where the files are', '00d_idx_hostile': 'IDX files that attack', '01_layers': 'The linear layer', '02_model': 'The VAE', '03_elbo': 'The ELBO',
          '03a_checkpoint': 'Old import path: checkpoint', '03a_tensorfile': 'The weights file format',
-         '03g_weights': 'Weights', '03h_rundir': 'The checkpoint and the history', '04b_run': 'The run', '04e_engine': 'The engine under the loop', '04f_flat_adam': 'One flat buffer for Adam', '03b_memory': 'Memory', '05e_commands': 'The commands', '05e_flags': 'The flags of the commands', '05f_sample_path': 'Old import path: sample', '05g_pictures': 'The pictures of a run', '02a_spec': 'The choices, by name', '03b_config': 'The config', '04_train': 'Training',
+         '03g_weights': 'Weights', '03h_rundir': 'The checkpoint and the history', '04b_run': 'The run', '04c_loop': 'The loop in pieces', '04e_engine': 'The engine under the loop', '04f_flat_adam': 'One flat buffer for Adam', '03b_memory': 'Memory', '05e_commands': 'The commands', '05e_flags': 'The flags of the commands', '05f_sample_path': 'Old import path: sample', '05g_pictures': 'The pictures of a run', '02a_spec': 'The choices, by name', '03b_config': 'The config', '04_train': 'Training',
          '05_sample': 'Sampling and pictures', '05a_cli': 'The command line', '00c_progress': 'Progress', '05c_main': 'Running the package: python -m',
          '05d_package': 'The top level: import scratch_vae', '05b_explorer': 'Latent explorer', '04a_replicas': 'Several seeds at once',
          '06_diagnostics': 'What goes wrong', '07_engineering': 'Engineering: speed, hostile files', '08_results': 'Results'}
