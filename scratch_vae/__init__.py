@@ -17,13 +17,13 @@ Start here:
     parts = elbo(vae, x[:64])                     # ELBO per image, with log p(x|z) and KL
 
 The names (each documented in its chapter of the book, nbs/ or the docs site):
-    VAE          the model: encoder -> (mu, log sigma^2) -> z -> decoder          (02_model)
-    elbo         the ELBO's module, callable as the ELBO itself: elbo(vae, x)    (03_elbo)
+    VAE          the model: encoder -> (mu, log sigma^2) -> z -> decoder       (02_model)
+    elbo         the ELBO's module, callable as the ELBO itself: elbo(vae, x)  (03_elbo)
     elbo_loss    the training loss, -ELBO per image, with its recon and KL parts (03_elbo)
-    load_mnist   MNIST or Fashion-MNIST from the IDX files              (00_idx, 00b_data)
-    fit          train per a TrainConfig, writing a run directory                (04_train)
-    TrainConfig  every setting of a run; each is a scratch_vae_train flag        (03b_config)
-    load_model   a run directory, weights file or pretrained:NAME                (03g_weights)
+    load_mnist   MNIST or Fashion-MNIST from the IDX files               (00_idx, 00b_data)
+    fit          train per a TrainConfig, writing a run directory     (04_train, 04b_run)
+    TrainConfig  every setting of a run; each is a scratch_vae_train flag      (03b_config)
+    load_model   a run directory, weights file or pretrained:NAME             (03g_weights)
 
 Commands: scratch_vae_train, scratch_vae_evaluate, scratch_vae_sample, scratch_vae_reconstruct
 (or python -m scratch_vae COMMAND); each has --help.
