@@ -31,6 +31,7 @@ def supports(model:VAE, likelihood:str='bernoulli', k:int=1) -> bool:
     return likelihood == 'bernoulli' and k == 1 and model.activation in _DERIVATIVE
 
 # %% ../nbs/03c_backprop.ipynb #6d4660e1
+#| code-fold: true
 def linear_layers(seq) -> list:
     "The layers of `seq` that have weights, in order: its linear layers."
     return [m for m in seq if hasattr(m, 'weight')]

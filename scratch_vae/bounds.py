@@ -130,6 +130,7 @@ def vae_log_joint(model, x:torch.Tensor, likelihood:str='bernoulli'):
     return log_joint
 
 # %% ../nbs/03f_bounds.ipynb #9e054dba
+#| code-fold: true
 def evaluate_ais(model, images:torch.Tensor, steps:int=1000, chains:int=4, binarize:str='none',
                  likelihood:str='bernoulli', seed:int=0, batch_size:int=100, leapfrog:int=5,
                  quiet:bool=True) -> dict:
