@@ -68,12 +68,13 @@ def test_readme_python_blocks_run(tmp_path):
 
 
 def test_readme_quick_start_says_where_things_go():
-    "Where data is looked for and where outputs go, from outside the clone, and what the tests need."
+    "Where data is looked for and where outputs go, from outside the clone, and what the tests need: a section of its own, which the Quick start names."
     quick = readme().split('## Quick start')[1].split('\n## ')[0]
+    assert 'about a minute' in quick and 'Where files go' in quick and '2 threads' not in quick
+    where = readme().split('## Where files go, and what the tests need')[1].split('\n## ')[0]
     for words in ('$SCRATCH_VAE_DATA/mnist/', './data/mnist/', "clone's `data/mnist/`", '`--out`', 'runs/mnist/',
-                  'about a minute', 'Chromium', 'Fashion-MNIST', 'apt-get install -y chromium dataset-fashion-mnist'):
-        assert words in quick, words
-    assert '2 threads' not in quick
+                  'Chromium', 'Fashion-MNIST', 'apt-get install -y chromium dataset-fashion-mnist'):
+        assert words in where, words
 
 
 def test_readme_words_and_pictures():
