@@ -11,9 +11,35 @@ import torch.nn.functional as F
 from .model import noise
 
 # %% auto #0
-__all__ = ['LIKELIHOODS', 'ELBO', 'elbo', 'elbo_loss', 'kl_divergence', 'bernoulli_log_likelihood',
-           'continuous_bernoulli_log_norm', 'continuous_bernoulli_log_likelihood', 'log_weights', 'iwae_bound',
+__all__ = ['LIKELIHOODS', 'kl_divergence', 'bernoulli_log_likelihood', 'continuous_bernoulli_log_norm',
+           'continuous_bernoulli_log_likelihood', 'ELBO', 'elbo', 'elbo_loss', 'log_weights', 'iwae_bound',
            'log_likelihood']
+
+# %% ../nbs/03_elbo.ipynb #6d019e59
+def kl_divergence(mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
+    "Per-example KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the last dim."
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+# %% ../nbs/03_elbo.ipynb #b4b8d752
+def bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "Per-example Σᵢ [xᵢ ℓᵢ − softplus(ℓᵢ)]: log p(x | logits) in nats, summed over the last dim."
+    return (x * logits - F.softplus(logits)).sum(-1)
+
+# %% ../nbs/03_elbo.ipynb #8ada842e
+def continuous_bernoulli_log_norm(logits:torch.Tensor) -> torch.Tensor:
+    "Elementwise log C(ℓ) = log(ℓ / tanh(ℓ/2)) of the continuous Bernoulli, stable near ℓ = 0."
+    a = logits.abs()
+    small = a < 1e-2
+    safe = torch.where(small, torch.ones_like(a), a)
+    taylor = math.log(2.0) + a.pow(2) / 12                   # log C(ℓ) near 0
+    return torch.where(small, taylor, safe.log() - torch.tanh(safe / 2).log())
+
+def continuous_bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "Per-example continuous-Bernoulli log density of `x` in [0, 1] given `logits`."
+    return bernoulli_log_likelihood(logits, x) + continuous_bernoulli_log_norm(logits).sum(-1)
+
+LIKELIHOODS = {'bernoulli': bernoulli_log_likelihood,
+               'continuous-bernoulli': continuous_bernoulli_log_likelihood}
 
 # %% ../nbs/03_elbo.ipynb #06a2786d
 class ELBO(NamedTuple):
@@ -41,32 +67,6 @@ def elbo_loss(model, # a VAE
     "`(loss, parts)`: the batch mean of −ELBO in nats per image, and the per-example `ELBO` parts."
     parts = elbo(model, x, beta, likelihood, generator, eps)
     return -parts.elbo.mean(), parts
-
-# %% ../nbs/03_elbo.ipynb #6d019e59
-def kl_divergence(mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
-    "Per-example KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the last dim."
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-
-# %% ../nbs/03_elbo.ipynb #b4b8d752
-def bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
-    "Per-example Σᵢ [xᵢ ℓᵢ − softplus(ℓᵢ)]: log p(x | logits) in nats, summed over the last dim."
-    return (x * logits - F.softplus(logits)).sum(-1)
-
-# %% ../nbs/03_elbo.ipynb #8ada842e
-def continuous_bernoulli_log_norm(logits:torch.Tensor) -> torch.Tensor:
-    "Elementwise log C(ℓ) = log(ℓ / tanh(ℓ/2)) of the continuous Bernoulli, stable near ℓ = 0."
-    a = logits.abs()
-    small = a < 1e-2
-    safe = torch.where(small, torch.ones_like(a), a)
-    taylor = math.log(2.0) + a.pow(2) / 12                   # log C(ℓ) near 0
-    return torch.where(small, taylor, safe.log() - torch.tanh(safe / 2).log())
-
-def continuous_bernoulli_log_likelihood(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
-    "Per-example continuous-Bernoulli log density of `x` in [0, 1] given `logits`."
-    return bernoulli_log_likelihood(logits, x) + continuous_bernoulli_log_norm(logits).sum(-1)
-
-LIKELIHOODS = {'bernoulli': bernoulli_log_likelihood,
-               'continuous-bernoulli': continuous_bernoulli_log_likelihood}
 
 # %% ../nbs/03_elbo.ipynb #b5907548
 def log_weights(model, x:torch.Tensor, k:int, likelihood:str='bernoulli',
