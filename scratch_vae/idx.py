@@ -19,7 +19,9 @@ IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
 IDX_CODES = {dt.newbyteorder('=').str if dt.itemsize > 1 else dt.str: code
              for code, dt in IDX_DTYPES.items()}   # native-order dtype string → type code
 GZIP_MAGIC = b'\x1f\x8b'
-MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and numpy stops at 64
+
+# %% ../nbs/00_idx.ipynb #f5c9dc5a
+MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and NumPy stops at 64 (32 before 2.0)
 MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above MNIST's train images (47 MB)
 
 # %% ../nbs/00_idx.ipynb #0399606b
