@@ -21,7 +21,7 @@ IDX_CODES = {dt.newbyteorder('=').str if dt.itemsize > 1 else dt.str: code
 GZIP_MAGIC = b'\x1f\x8b'
 
 # %% ../nbs/00_idx.ipynb #f5c9dc5a
-MAX_IDX_DIMS = 16      # the format allows 255; real files use 1 to 4, and NumPy stops at 64 (32 before 2.0)
+MAX_IDX_DIMS = 16      # the format allows 255; real files use 1-4; NumPy stops at 64 (32 before 2)
 MAX_IDX_BYTES = 2**31  # 2 GiB of payload: far above MNIST's train images (47 MB)
 
 # %% ../nbs/00_idx.ipynb #0399606b
