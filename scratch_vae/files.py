@@ -36,7 +36,7 @@ def atomic_write_bytes(path, data:bytes):
 
 # %% ../nbs/00a_files.ipynb #ee4cf654
 def read_exactly(f, n:int, chunk:int=1 << 20) -> 'np.ndarray':
-    "Up to `n` bytes of stream `f`, read `chunk` at a time into one uint8 array (fewer if `f` ends)."
+    "Up to `n` bytes of stream `f`, read `chunk` at a time into a uint8 array (fewer if `f` ends)."
     import numpy as np          # imported here: the command line's quick answers import this module
     buf, got = np.empty(n, np.uint8), 0   # not zero-filled: its pages are committed as data arrives
     with memoryview(buf) as view:
